@@ -1,0 +1,87 @@
+import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AppModule } from './app.module';
+import { AppError, type FieldError } from './common/errors/app-error';
+import { ErrorCode } from './common/errors/error-code';
+import { ProblemFilter } from './common/errors/problem.filter';
+import { RouteTable } from './common/errors/route-table';
+import type { AppConfig } from './config/app-config';
+import { buildOpenApiDocument } from './openapi/openapi';
+
+export interface CreateAppOptions {
+  /** Where logs go instead of stdout (tests read them). */
+  logDestination?: DestinationStream;
+}
+
+/** Builds the whole HTTP application, the same way for the service, the tests and the spec generator. */
+export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options.logDestination), {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.useBodyParser('json', { limit: config.bodyLimit, strict: true });
+  // Body-parser failures become typed errors here, before Nest flattens them into a bare 400.
+  app.use((error: unknown, _req: Request, _res: Response, next: NextFunction) =>
+    next(bodyParserError(error, config.bodyLimit)),
+  );
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      stopAtFirstError: false,
+      exceptionFactory: (errors) =>
+        new AppError(ErrorCode.ValidationFailed, 'One or more fields are invalid.', { errors: flatten(errors) }),
+    }),
+  );
+  const routes = app.get(RouteTable);
+  app.useGlobalFilters(new ProblemFilter(routes));
+  app.enableShutdownHooks();
+
+  const document = buildOpenApiDocument(app);
+  routes.load(document.paths);
+  (app.getHttpAdapter().getInstance()).get('/openapi.json', (_req: Request, res: Response) => {
+    res.json(document);
+  });
+  if (config.swaggerUi) {
+    SwaggerModule.setup('docs', app, document, {
+      jsonDocumentUrl: 'openapi-ui.json',
+      swaggerOptions: { persistAuthorization: true, displayRequestDuration: true },
+      customSiteTitle: 'apiscp-backup-api',
+    });
+  }
+  return app;
+}
+
+function bodyParserError(error: unknown, limit: string): unknown {
+  const type = (error as { type?: unknown } | undefined)?.type;
+  switch (type) {
+    case 'entity.too.large':
+      return new AppError(ErrorCode.PayloadTooLarge, `The request body exceeds the ${limit} limit.`);
+    case 'entity.parse.failed':
+      return new AppError(ErrorCode.MalformedBody, 'The request body is not valid JSON.');
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new AppError(ErrorCode.UnsupportedMediaType, 'The request body’s charset or encoding is not supported.');
+    default:
+      return typeof type === 'string' && type.startsWith('entity.')
+        ? new AppError(ErrorCode.MalformedBody, 'The request body could not be read.')
+        : error;
+  }
+}
+
+function flatten(errors: ValidationError[], parent = 'body'): FieldError[] {
+  return errors.flatMap((error) => {
+    const field = `${parent}.${error.property}`;
+    const own = error.constraints ? [{ field, messages: Object.values(error.constraints) }] : [];
+    return [...own, ...flatten(error.children ?? [], field)];
+  });
+}

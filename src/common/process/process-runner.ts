@@ -1,0 +1,183 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { execa, type Options, type ResultPromise } from 'execa';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { redactSecrets } from './redact';
+
+export type OutputStream = 'stdout' | 'stderr' | 'log';
+
+export interface RunRequest {
+  command: string;
+  args: readonly string[];
+  /** The child's whole environment beyond PATH/LANG: nothing is inherited from the service. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Text written to the child's stdin; stdin is closed (not inherited) otherwise. */
+  input?: string;
+  /** Aborting it stops the whole process group: SIGTERM, then SIGKILL after `killGraceMs`. */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  killGraceMs?: number;
+  /** Values to redact from every recorded line and from the command description. */
+  secrets?: readonly string[];
+  /** Opens fd 3 as a pipe whose lines arrive as stream `log` (duplicity's --log-fd 3). */
+  logFd?: boolean;
+  /** Every line of stdout, stderr and the log fd, already redacted, as it arrives. */
+  onLine?: (stream: OutputStream, line: string) => void;
+  /** Keep stdout lines in memory for the result (bounded by `maxCapturedBytes`); off for streaming callers. */
+  captureStdout?: boolean;
+  maxCapturedBytes?: number;
+  onSpawn?: (pid: number) => void;
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Captured stdout (redacted), when asked for. */
+  stdout: string;
+  /** The last lines of stderr (redacted), for error messages. */
+  stderrTail: string;
+  durationMs: number;
+  pid: number | undefined;
+}
+
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const STDERR_TAIL_LINES = 40;
+
+/**
+ * The one door to child processes: argument arrays only (never a shell), an explicit environment, output read as
+ * line streams (never buffered whole), a process group so cancel stops the whole tree, and secrets redacted.
+ */
+@Injectable()
+export class ProcessRunner implements OnApplicationShutdown {
+  private readonly logger = new Logger(ProcessRunner.name);
+  private readonly live = new Map<number, () => void>();
+
+  describe(command: string, args: readonly string[], secrets: readonly string[] = []): string {
+    return redactSecrets([command, ...args].map(quoteArg).join(' '), secrets);
+  }
+
+  async run(request: RunRequest): Promise<RunResult> {
+    const started = Date.now();
+    const secrets = request.secrets ?? [];
+    const killGraceMs = request.killGraceMs ?? 5000;
+    const stdoutLines: string[] = [];
+    let capturedBytes = 0;
+    const maxCaptured = request.maxCapturedBytes ?? 32 * 1024 * 1024;
+    const stderrTail: string[] = [];
+    let cancelled = false;
+    let timedOut = false;
+
+    const child: ResultPromise = execa(request.command, [...request.args], {
+      env: { PATH: BASE_PATH, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', ...request.env },
+      extendEnv: false,
+      cwd: request.cwd,
+      detached: true,
+      reject: false,
+      buffer: false,
+      stripFinalNewline: false,
+      input: request.input,
+      stdin: request.input === undefined ? 'ignore' : undefined,
+      stdio: request.logFd ? ['pipe', 'pipe', 'pipe', 'pipe'] : undefined,
+      cleanup: true,
+    } as unknown as Options);
+
+    const pid = child.pid;
+    const killGroup = (): void => {
+      if (pid === undefined) return;
+      signalGroup(pid, 'SIGTERM');
+      const hard = setTimeout(() => signalGroup(pid, 'SIGKILL'), killGraceMs);
+      hard.unref();
+      void child.finally(() => clearTimeout(hard)).catch(() => undefined);
+    };
+    if (pid !== undefined) {
+      this.live.set(pid, killGroup);
+      request.onSpawn?.(pid);
+    }
+
+    const onAbort = (): void => {
+      cancelled = true;
+      killGroup();
+    };
+    if (request.signal?.aborted) onAbort();
+    else request.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer =
+      request.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            killGroup();
+          }, request.timeoutMs)
+        : undefined;
+
+    const readers: Promise<void>[] = [];
+    const read = (stream: Readable | null | undefined, name: OutputStream): void => {
+      if (!stream) return;
+      const lines = createInterface({ input: stream, crlfDelay: Infinity });
+      readers.push(
+        (async () => {
+          for await (const raw of lines) {
+            const line = redactSecrets(raw, secrets);
+            if (name === 'stdout' && request.captureStdout && capturedBytes < maxCaptured) {
+              stdoutLines.push(line);
+              capturedBytes += line.length + 1;
+            }
+            if (name === 'stderr') {
+              stderrTail.push(line);
+              if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+            }
+            request.onLine?.(name, line);
+          }
+        })().catch(() => undefined),
+      );
+    };
+    read(child.stdout, 'stdout');
+    read(child.stderr, 'stderr');
+    if (request.logFd) read(child.stdio[3], 'log');
+
+    const result = await child;
+    await Promise.all(readers);
+    if (timer) clearTimeout(timer);
+    request.signal?.removeEventListener('abort', onAbort);
+    if (pid !== undefined) this.live.delete(pid);
+    // A failure to start (ENOENT) comes back as a result with no exit code; report it like a shell would.
+    const spawnFailed = result.exitCode === undefined && !result.signal;
+    if (spawnFailed)
+      stderrTail.push(redactSecrets(String(result.originalMessage ?? result.message ?? 'spawn failed'), secrets));
+    return {
+      exitCode: spawnFailed ? 127 : (result.exitCode ?? null),
+      signal: result.signal ?? null,
+      timedOut,
+      cancelled,
+      stdout: stdoutLines.join('\n'),
+      stderrTail: stderrTail.join('\n'),
+      durationMs: Date.now() - started,
+      pid,
+    };
+  }
+
+  /** Stops every child still running: used on shutdown so no process outlives the service. */
+  killAll(): number {
+    const count = this.live.size;
+    for (const kill of this.live.values()) kill();
+    return count;
+  }
+
+  onApplicationShutdown(): void {
+    const killed = this.killAll();
+    if (killed > 0) this.logger.warn(`stopped ${killed} child process group(s) on shutdown`);
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+function quoteArg(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

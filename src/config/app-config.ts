@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import type { PROVIDER_NAMES } from './environment';
+
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+/** The validated, typed configuration every part of the service reads. Built once at start-up by `loadConfig`. */
+export class AppConfig {
+  readonly port!: number;
+  readonly host!: string;
+  readonly virtualRoot!: string;
+  readonly dataDir!: string;
+  readonly apnscpRoot!: string;
+  readonly tokensFile!: string;
+  readonly providers!: ProviderName[];
+  readonly defaultProvider!: ProviderName;
+  readonly duplicity!: { target: string; passphraseFile?: string };
+  readonly maxConcurrentJobs!: number;
+  readonly shutdownGraceSeconds!: number;
+  readonly log!: { level: string; format: 'json' | 'pretty' };
+  readonly bodyLimit!: string;
+  readonly swaggerUi!: boolean;
+
+  constructor(values: AppConfig) {
+    Object.assign(this, values);
+  }
+
+  /** Where the service keeps its own state below DATA_DIR. */
+  dataPath(...parts: string[]): string {
+    return join(this.dataDir, ...parts);
+  }
+}

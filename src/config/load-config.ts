@@ -1,0 +1,78 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { AppConfig, ProviderName } from './app-config';
+import { Environment } from './environment';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads every variable of the configuration contract once; a bad value throws a ConfigError naming each problem. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+  const known = Object.keys(new Environment());
+  const raw: Record<string, string> = {};
+  for (const name of [
+    ...known,
+    'API_TOKENS_FILE',
+    'DEFAULT_PROVIDER',
+    'DUPLICITY_TARGET',
+    'DUPLICITY_PASSPHRASE_FILE',
+  ]) {
+    const value = source[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  if (raw.SWAGGER_UI !== undefined) {
+    (raw as Record<string, unknown>).SWAGGER_UI = parseBoolean(raw.SWAGGER_UI);
+  }
+  const env = plainToInstance(Environment, raw, { exposeDefaultValues: true });
+  const problems = validateSync(env, { forbidUnknownValues: false }).flatMap((error) =>
+    Object.values(error.constraints ?? {}).map(
+      (message) => `${error.property}: ${message} (got ${JSON.stringify(raw[error.property])})`,
+    ),
+  );
+
+  const providers = [...new Set(env.PROVIDERS.split(',').map((name) => name.trim()))] as ProviderName[];
+  const defaultProvider = (env.DEFAULT_PROVIDER ?? providers[0]) as ProviderName;
+  if (env.DEFAULT_PROVIDER && !providers.includes(defaultProvider)) {
+    problems.push(
+      `DEFAULT_PROVIDER: ${env.DEFAULT_PROVIDER} is not one of the enabled PROVIDERS (${providers.join(', ')})`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const format =
+    (env.LOG_FORMAT as 'json' | 'pretty' | undefined) ??
+    (source.NODE_ENV === 'production' || !process.stdout.isTTY ? 'json' : 'pretty');
+  return new AppConfig({
+    port: env.PORT,
+    host: env.HOST,
+    virtualRoot: stripTrailingSlash(env.VIRTUAL_ROOT),
+    dataDir: stripTrailingSlash(env.DATA_DIR),
+    apnscpRoot: stripTrailingSlash(env.APNSCP_ROOT),
+    tokensFile: env.API_TOKENS_FILE ?? `${stripTrailingSlash(env.DATA_DIR)}/tokens.json`,
+    providers,
+    defaultProvider,
+    duplicity: {
+      target: stripTrailingSlash(env.DUPLICITY_TARGET ?? `file://${stripTrailingSlash(env.DATA_DIR)}/duplicity`),
+      passphraseFile: env.DUPLICITY_PASSPHRASE_FILE,
+    },
+    maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
+    shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
+    log: { level: env.LOG_LEVEL, format },
+    bodyLimit: env.BODY_LIMIT,
+    swaggerUi: env.SWAGGER_UI,
+  } as AppConfig);
+}
+
+function parseBoolean(value: string): boolean | string {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  return value;
+}
+
+function stripTrailingSlash(path: string): string {
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}

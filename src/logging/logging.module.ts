@@ -1,0 +1,69 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AppConfig } from '../config/app-config';
+import type { Principal } from '../auth/role';
+
+/** Paths pino replaces with [Redacted]: credentials in requests and any field that names a secret. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  '*.passphrase',
+  '*.password',
+  '*.secret',
+  '*.token',
+  'passphrase',
+  'password',
+  'secret',
+  'token',
+];
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+@Module({})
+export class LoggingModule {
+  static forRoot(config: AppConfig, destination?: DestinationStream): DynamicModule {
+    return {
+      module: LoggingModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: [
+            {
+              level: config.log.level,
+              redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+              genReqId: (req, res) => {
+                const given = req.headers['x-request-id'];
+                const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+                res.setHeader('X-Request-Id', id);
+                return id;
+              },
+              customProps: (req: IncomingMessage) => {
+                const principal = (req as IncomingMessage & { principal?: Principal }).principal;
+                return principal ? { tokenName: principal.name, role: principal.role } : {};
+              },
+              customLogLevel: (_req, res, error) =>
+                error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+              serializers: {
+                req: (req: { id: string; method: string; url: string }) => ({
+                  id: req.id,
+                  method: req.method,
+                  url: req.url,
+                }),
+              },
+              autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+              transport:
+                config.log.format === 'pretty' && !destination
+                  ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } }
+                  : undefined,
+            },
+            destination as DestinationStream,
+          ],
+        }),
+      ],
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AppError } from '../common/errors/app-error';
+import { ErrorCode } from '../common/errors/error-code';
+import { AppConfig } from '../config/app-config';
+import { BACKUP_PROVIDERS, type BackupLevel, type BackupProvider } from './backup-provider';
+
+/** The enabled providers, by name. */
+@Injectable()
+export class ProviderRegistry {
+  private readonly byName: Map<string, BackupProvider>;
+
+  constructor(
+    @Inject(BACKUP_PROVIDERS) providers: BackupProvider[],
+    private readonly config: AppConfig,
+  ) {
+    this.byName = new Map(providers.map((provider) => [provider.name, provider]));
+  }
+
+  all(): BackupProvider[] {
+    return [...this.byName.values()];
+  }
+
+  /** The named provider, or the default one; 422 when it is not enabled. */
+  get(name?: string): BackupProvider {
+    const wanted = name ?? this.config.defaultProvider;
+    const provider = this.byName.get(wanted);
+    if (!provider) {
+      throw new AppError(
+        ErrorCode.ProviderNotEnabled,
+        `Provider ${JSON.stringify(wanted)} is not enabled here; enabled: ${[...this.byName.keys()].join(', ')}.`,
+      );
+    }
+    return provider;
+  }
+
+  /** The provider, checked to support `level`; 422 otherwise. */
+  forLevel(name: string | undefined, level: BackupLevel): BackupProvider {
+    const provider = this.get(name);
+    const refusal =
+      provider.refuseLevel?.(level) ??
+      (provider.levels.includes(level)
+        ? undefined
+        : `${provider.name} supports ${provider.levels.join(', ')}, not ${level}.`);
+    if (refusal) throw new AppError(ErrorCode.LevelNotSupported, refusal);
+    return provider;
+  }
+}

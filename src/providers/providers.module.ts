@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { BACKUP_PROVIDERS, type BackupProvider } from './backup-provider';
+import { DuplicityProvider } from './duplicity/duplicity.provider';
+import { ProviderRegistry } from './provider-registry';
+import { ProvidersController } from './providers.controller';
+
+/** Every engine is constructed by Nest; the token holds only those PROVIDERS enables, in its order. */
+@Module({
+  controllers: [ProvidersController],
+  providers: [
+    DuplicityProvider,
+    {
+      provide: BACKUP_PROVIDERS,
+      inject: [AppConfig, DuplicityProvider],
+      useFactory: (config: AppConfig, ...engines: BackupProvider[]): BackupProvider[] =>
+        config.providers
+          .map((name) => engines.find((engine) => engine.name === name))
+          .filter((engine) => engine !== undefined),
+    },
+    ProviderRegistry,
+  ],
+  exports: [ProviderRegistry],
+})
+export class ProvidersModule {}

@@ -1,0 +1,36 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { RequireRole } from '../auth/auth.decorators';
+import { ProblemModel } from '../common/errors/problem.model';
+import { SiteRefPipe } from './site-ref.pipe';
+import type { SiteRef } from './site-ref';
+import { ListSitesQuery, SiteModel, SitePageModel } from './site.model';
+import { SitesService } from './sites.service';
+
+export const SITE_PARAM = { name: 'site', description: '`siteN` or one of the site’s domain names', example: 'site1' };
+
+@ApiTags('sites')
+@Controller('v1/sites')
+export class SitesController {
+  constructor(private readonly sites: SitesService) {}
+
+  /** List the sites discovered under VIRTUAL_ROOT, ordered by site number. */
+  @Get()
+  @RequireRole('monitor')
+  @ApiOkResponse({ type: SitePageModel })
+  @ApiBadRequestResponse({ type: ProblemModel, description: 'Bad query' })
+  list(@Query() query: ListSitesQuery): Promise<SitePageModel> {
+    return this.sites.list(query);
+  }
+
+  /** Get one site by `siteN` or by domain. */
+  @Get(':site')
+  @RequireRole('monitor')
+  @ApiParam(SITE_PARAM)
+  @ApiOkResponse({ type: SiteModel })
+  @ApiBadRequestResponse({ type: ProblemModel, description: 'Not a site id or domain name' })
+  @ApiNotFoundResponse({ type: ProblemModel, description: 'No such site' })
+  get(@Param('site', SiteRefPipe) site: SiteRef): Promise<SiteModel> {
+    return this.sites.get(site);
+  }
+}

@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { createApp } from '../../src/app.factory';
+import { sha256Hex } from '../../src/auth/token-store';
+import type { AppConfig } from '../../src/config/app-config';
+import { loadConfig } from '../../src/config/load-config';
+
+export const TOKENS = { monitor: 'monitor-token-0123456789', operator: 'operator-token-0123456789', admin: 'admin-token-0123456789' };
+
+export interface TestApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  root: string;
+  /** Every log line the app wrote, raw. */
+  logs: string[];
+  http: () => ReturnType<typeof request>;
+  auth: (role: keyof typeof TOKENS) => { Authorization: string };
+  close: () => Promise<void>;
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export function tempDir(prefix = 'apiscp-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a token file holding the three test tokens' digests and returns its path. */
+export function writeTokensFile(dir: string): string {
+  const file = join(dir, 'tokens.json');
+  writeFileSync(
+    file,
+    JSON.stringify(Object.entries(TOKENS).map(([role, token]) => ({ name: `${role}-bot`, role, sha256: sha256Hex(token) }))),
+  );
+  return file;
+}
+
+/**
+ * Starts the whole application in-process on temporary directories. `env` overrides variables of the configuration
+ * contract; VIRTUAL_ROOT defaults to an empty directory under the test root.
+ */
+export async function startTestApp(env: Record<string, string> = {}, root = tempDir()): Promise<TestApp> {
+  mkdirSync(join(root, 'virtual'), { recursive: true });
+  const config = loadConfig({
+    VIRTUAL_ROOT: join(root, 'virtual'),
+    DATA_DIR: join(root, 'data'),
+    APNSCP_ROOT: join(root, 'apnscp'),
+    API_TOKENS_FILE: writeTokensFile(root),
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const app = await createApp(config, { logDestination: destination as unknown as NodeJS.WritableStream as never });
+  await app.init();
+  const server = app.getHttpServer();
+  return {
+    app,
+    config,
+    root,
+    logs,
+    http: () => request(server),
+    auth: (role) => ({ Authorization: `Bearer ${TOKENS[role]}` }),
+    close: async () => {
+      await app.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

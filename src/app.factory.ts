@@ -1,4 +1,3 @@
-import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
@@ -6,7 +5,8 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
-import { AppError, type FieldError } from './common/errors/app-error';
+import { AppError } from './common/errors/app-error';
+import { ProblemValidationPipe } from './common/validation/problem-validation.pipe';
 import { ErrorCode } from './common/errors/error-code';
 import { ProblemFilter } from './common/errors/problem.filter';
 import { RouteTable } from './common/errors/route-table';
@@ -25,6 +25,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  app.flushLogs();
   app.useBodyParser('json', { limit: config.bodyLimit, strict: true });
   // Body-parser failures become typed errors here, before Nest flattens them into a bare 400.
   app.use((error: unknown, _req: Request, _res: Response, next: NextFunction) =>
@@ -32,25 +33,19 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   );
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.useGlobalPipes(
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      stopAtFirstError: false,
-      exceptionFactory: (errors) =>
-        new AppError(ErrorCode.ValidationFailed, 'One or more fields are invalid.', { errors: flatten(errors) }),
-    }),
-  );
+  app.useGlobalPipes(new ProblemValidationPipe());
   const routes = app.get(RouteTable);
   app.useGlobalFilters(new ProblemFilter(routes));
   app.enableShutdownHooks();
 
   const document = buildOpenApiDocument(app);
   routes.load(document.paths);
-  (app.getHttpAdapter().getInstance()).get('/openapi.json', (_req: Request, res: Response) => {
-    res.json(document);
-  });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .get('/openapi.json', (_req: Request, res: Response) => {
+      res.json(document);
+    });
   if (config.swaggerUi) {
     SwaggerModule.setup('docs', app, document, {
       jsonDocumentUrl: 'openapi-ui.json',
@@ -76,12 +71,4 @@ function bodyParserError(error: unknown, limit: string): unknown {
         ? new AppError(ErrorCode.MalformedBody, 'The request body could not be read.')
         : error;
   }
-}
-
-function flatten(errors: ValidationError[], parent = 'body'): FieldError[] {
-  return errors.flatMap((error) => {
-    const field = `${parent}.${error.property}`;
-    const own = error.constraints ? [{ field, messages: Object.values(error.constraints) }] : [];
-    return [...own, ...flatten(error.children ?? [], field)];
-  });
 }

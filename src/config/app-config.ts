@@ -19,6 +19,20 @@ export class AppConfig {
   readonly log!: { level: string; format: 'json' | 'pretty' };
   readonly bodyLimit!: string;
   readonly swaggerUi!: boolean;
+  readonly bacula!: {
+    bconsoleConfig: string;
+    includeDir: string;
+    client: string;
+    storage: string;
+    pool: string;
+    jobDefaults: string;
+    compression: string;
+    timeoutSeconds: number;
+  };
+  readonly mysql!: { host: string; port: number; socket?: string; user: string; passwordFile?: string };
+  readonly pgsql!: { host: string; port: number; user: string; passwordFile?: string };
+  /** `dir` is relative to a site's root. */
+  readonly exports!: { dir: string; keep: number; schedule: string };
 
   constructor(values: AppConfig) {
     Object.assign(this, values);

@@ -97,4 +97,93 @@ export class Environment {
   @Type(() => Boolean)
   @IsBoolean()
   SWAGGER_UI: boolean = true;
+
+  // Bacula: the director is reached through bconsole; per-site Job/FileSet fragments go to BACULA_INCLUDE_DIR.
+  @IsAbsolutePath()
+  BACULA_BCONSOLE_CONFIG: string = '/etc/bacula/bconsole.conf';
+
+  @IsAbsolutePath()
+  BACULA_INCLUDE_DIR: string = '/etc/bacula/apiscp-backup-api.d';
+
+  @IsString()
+  @Matches(/^[\w.-]{1,127}$/, { message: 'BACULA_CLIENT must be a Bacula resource name' })
+  BACULA_CLIENT: string = 'apiscp-fd';
+
+  @IsString()
+  @Matches(/^[\w.-]{1,127}$/, { message: 'BACULA_STORAGE must be a Bacula resource name' })
+  BACULA_STORAGE: string = 'File1';
+
+  @IsString()
+  @Matches(/^[\w.-]{1,127}$/, { message: 'BACULA_POOL must be a Bacula resource name' })
+  BACULA_POOL: string = 'File';
+
+  @IsString()
+  @Matches(/^[\w.-]{1,127}$/, { message: 'BACULA_JOB_DEFAULTS must be a Bacula resource name' })
+  BACULA_JOB_DEFAULTS: string = 'apiscp-backup-api-defaults';
+
+  @IsIn(['none', 'GZIP', 'GZIP1', 'GZIP6', 'GZIP9', 'LZO'])
+  BACULA_COMPRESSION: string = 'GZIP';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(600)
+  BACULA_TIMEOUT_SECONDS: number = 20;
+
+  // Database exports (native exporter).
+  @IsString()
+  @Matches(/^[\w.:-]{1,253}$/, { message: 'MYSQL_HOST must be a host name or IP' })
+  MYSQL_HOST: string = 'localhost';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  MYSQL_PORT: number = 3306;
+
+  @IsOptional()
+  @IsAbsolutePath()
+  MYSQL_SOCKET?: string;
+
+  @IsString()
+  @Matches(/^[\w.-]{1,80}$/, { message: 'MYSQL_USER must be a user name' })
+  MYSQL_USER: string = 'root';
+
+  @IsOptional()
+  @IsAbsolutePath()
+  MYSQL_PASSWORD_FILE?: string;
+
+  @IsString()
+  @Matches(/^[\w.:/-]{1,253}$/, { message: 'PGHOST must be a host name, IP or socket directory' })
+  PGHOST: string = '/var/run/postgresql';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  PGPORT: number = 5432;
+
+  @IsString()
+  @Matches(/^[\w.-]{1,80}$/, { message: 'PGUSER must be a user name' })
+  PGUSER: string = 'postgres';
+
+  @IsOptional()
+  @IsAbsolutePath()
+  PGPASSWORD_FILE?: string;
+
+  /** Relative to a site's root: where its exports land (inside shadow so its backup carries them). */
+  @Matches(/^shadow\/(?!var\/lib(\/|$))[\w./-]+$/, {
+    message: 'EXPORT_DIR must be a relative path inside shadow/ and outside shadow/var/lib',
+  })
+  EXPORT_DIR: string = 'shadow/var/backups/databases';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  EXPORT_KEEP: number = 3;
+
+  @IsString()
+  @Matches(/^\S+( \S+){4}$/, { message: 'EXPORT_SCHEDULE must be a five-field cron expression' })
+  EXPORT_SCHEDULE: string = '30 2 * * *';
 }

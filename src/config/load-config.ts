@@ -3,6 +3,18 @@ import { validateSync } from 'class-validator';
 import { AppConfig, ProviderName } from './app-config';
 import { Environment } from './environment';
 
+/** Variables without a default, which `new Environment()` does not list. */
+export const OPTIONAL_VARIABLES = [
+  'API_TOKENS_FILE',
+  'DEFAULT_PROVIDER',
+  'DUPLICITY_TARGET',
+  'DUPLICITY_PASSPHRASE_FILE',
+  'LOG_FORMAT',
+  'MYSQL_SOCKET',
+  'MYSQL_PASSWORD_FILE',
+  'PGPASSWORD_FILE',
+];
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
@@ -64,6 +76,25 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     log: { level: env.LOG_LEVEL, format },
     bodyLimit: env.BODY_LIMIT,
     swaggerUi: env.SWAGGER_UI,
+    bacula: {
+      bconsoleConfig: env.BACULA_BCONSOLE_CONFIG,
+      includeDir: env.BACULA_INCLUDE_DIR,
+      client: env.BACULA_CLIENT,
+      storage: env.BACULA_STORAGE,
+      pool: env.BACULA_POOL,
+      jobDefaults: env.BACULA_JOB_DEFAULTS,
+      compression: env.BACULA_COMPRESSION,
+      timeoutSeconds: env.BACULA_TIMEOUT_SECONDS,
+    },
+    mysql: {
+      host: env.MYSQL_HOST,
+      port: env.MYSQL_PORT,
+      socket: env.MYSQL_SOCKET,
+      user: env.MYSQL_USER,
+      passwordFile: env.MYSQL_PASSWORD_FILE,
+    },
+    pgsql: { host: env.PGHOST, port: env.PGPORT, user: env.PGUSER, passwordFile: env.PGPASSWORD_FILE },
+    exports: { dir: env.EXPORT_DIR, keep: env.EXPORT_KEEP, schedule: env.EXPORT_SCHEDULE },
   } as AppConfig);
 }
 

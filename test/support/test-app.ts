@@ -10,7 +10,11 @@ import { sha256Hex } from '../../src/auth/token-store';
 import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/load-config';
 
-export const TOKENS = { monitor: 'monitor-token-0123456789', operator: 'operator-token-0123456789', admin: 'admin-token-0123456789' };
+export const TOKENS = {
+  monitor: 'monitor-token-0123456789',
+  operator: 'operator-token-0123456789',
+  admin: 'admin-token-0123456789',
+};
 
 export interface TestApp {
   app: NestExpressApplication;
@@ -33,7 +37,9 @@ export function writeTokensFile(dir: string): string {
   const file = join(dir, 'tokens.json');
   writeFileSync(
     file,
-    JSON.stringify(Object.entries(TOKENS).map(([role, token]) => ({ name: `${role}-bot`, role, sha256: sha256Hex(token) }))),
+    JSON.stringify(
+      Object.entries(TOKENS).map(([role, token]) => ({ name: `${role}-bot`, role, sha256: sha256Hex(token) })),
+    ),
   );
   return file;
 }
@@ -60,7 +66,7 @@ export async function startTestApp(env: Record<string, string> = {}, root = temp
       callback();
     },
   });
-  const app = await createApp(config, { logDestination: destination as unknown as NodeJS.WritableStream as never });
+  const app = await createApp(config, { logDestination: destination as unknown as NodeJS.WritableStream });
   await app.init();
   const server = app.getHttpServer();
   return {

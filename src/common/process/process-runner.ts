@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { execa, type Options, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { redactSecrets } from './redact';
 
 export type OutputStream = 'stdout' | 'stderr' | 'log';
@@ -27,6 +28,11 @@ export interface RunRequest {
   /** Keep stdout lines in memory for the result (bounded by `maxCapturedBytes`); off for streaming callers. */
   captureStdout?: boolean;
   maxCapturedBytes?: number;
+  /**
+   * Raw stdout bytes go here (with backpressure) instead of being read as lines: for dumps. It is ended when stdout
+   * ends; if it fails, the process group is stopped and the failure is reported as `stdoutError`.
+   */
+  stdoutTo?: Writable;
   onSpawn?: (pid: number) => void;
 }
 
@@ -41,6 +47,8 @@ export interface RunResult {
   stderrTail: string;
   durationMs: number;
   pid: number | undefined;
+  /** Why `stdoutTo` failed (e.g. disk full), when it did. */
+  stdoutError?: string;
 }
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -79,8 +87,7 @@ export class ProcessRunner implements OnApplicationShutdown {
       buffer: false,
       stripFinalNewline: false,
       input: request.input,
-      stdin: request.input === undefined ? 'ignore' : undefined,
-      stdio: request.logFd ? ['pipe', 'pipe', 'pipe', 'pipe'] : undefined,
+      stdio: [request.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(request.logFd ? ['pipe'] : [])],
       cleanup: true,
     } as unknown as Options);
 
@@ -132,7 +139,20 @@ export class ProcessRunner implements OnApplicationShutdown {
         })().catch(() => undefined),
       );
     };
-    read(child.stdout, 'stdout');
+    let stdoutError: string | undefined;
+    if (request.stdoutTo && child.stdout) {
+      readers.push(
+        pipeline(child.stdout, request.stdoutTo).catch((error: unknown) => {
+          // A child still running would block on a pipe nobody reads.
+          if (!cancelled) {
+            stdoutError = redactSecrets(error instanceof Error ? error.message : String(error), secrets);
+            killGroup();
+          }
+        }),
+      );
+    } else {
+      read(child.stdout, 'stdout');
+    }
     read(child.stderr, 'stderr');
     if (request.logFd) read(child.stdio[3], 'log');
 
@@ -154,6 +174,7 @@ export class ProcessRunner implements OnApplicationShutdown {
       stderrTail: stderrTail.join('\n'),
       durationMs: Date.now() - started,
       pid,
+      ...(stdoutError !== undefined ? { stdoutError } : {}),
     };
   }
 

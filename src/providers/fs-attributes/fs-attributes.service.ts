@@ -1,0 +1,285 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { AppError } from '../../common/errors/app-error';
+import { ErrorCode } from '../../common/errors/error-code';
+import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
+import {
+  canonicalRelativePath,
+  DumpBlockReader,
+  formatBlock,
+  isMangledName,
+  isWithinAny,
+  WarningList,
+  type DumpBlock,
+} from './attribute-dump';
+import { BufferedFileWriter } from './buffered-file-writer';
+
+export interface CaptureOptions {
+  /** The directory the paths are relative to (a site root); getfattr runs in it. */
+  root: string;
+  /** Relative to `root`, e.g. `['shadow', 'info']`. */
+  paths: string[];
+  /** Relative to `root`; these and everything under them stay out of the manifest, e.g. `['shadow/var/lib']`. */
+  exclude: string[];
+  manifestFile: string;
+  signal?: AbortSignal;
+}
+
+export interface CaptureResult {
+  /** Files and directories with at least one attribute, i.e. blocks in the manifest. */
+  entries: number;
+  warnings: string[];
+}
+
+export interface ApplyOptions {
+  /** The restored tree: the manifest's paths are relative to it. */
+  root: string;
+  manifestFile: string;
+  /** Relative to `root`: re-apply only these subtrees (a partial restore); everything when absent. */
+  onlyPaths?: string[];
+  /** Where the filtered manifest is written for setfattr (a job's scratch directory); the OS temp dir by default. */
+  workDir?: string;
+  signal?: AbortSignal;
+}
+
+export interface ApplyResult {
+  /** Files whose attributes were set. */
+  applied: number;
+  warnings: string[];
+}
+
+/** How many directories the symlink guard remembers as checked; the dump comes in walk order, so few are enough. */
+const CHECKED_DIRECTORIES_LIMIT = 10_000;
+
+/**
+ * Keeps extended attributes and POSIX ACLs across a backup engine that drops them (duplicity 0.8 restores neither, and
+ * writes each ACL's mask into the group mode bits). `capture` writes them, ACLs included as their
+ * `system.posix_acl_access`/`system.posix_acl_default` xattrs, into a manifest in getfattr's dump format (so
+ * `setfattr --restore` can also apply it by hand); `apply` sets them again on the restored tree. Setting
+ * `system.posix_acl_access` also resets the group mode bits to the mask, which undoes the engine's widening.
+ * Files without an ACL are never widened (their mode's group bits are their own), so they need no entry.
+ */
+@Injectable()
+export class FsAttributesService {
+  constructor(private readonly runner: ProcessRunner) {}
+
+  async capture(options: CaptureOptions): Promise<CaptureResult> {
+    const paths = canonicalPaths(options.paths, 'paths');
+    if (paths.length === 0) throw new AppError(ErrorCode.ValidationFailed, 'capture needs at least one path');
+    await requireDirectory(options.root);
+    const tempFile = join(
+      dirname(options.manifestFile),
+      `.${basename(options.manifestFile)}.${randomBytes(6).toString('hex')}.tmp`,
+    );
+    // A manifest kept inside the tree (so the backup carries it) must not describe itself or its temporary name.
+    const exclude = [
+      ...canonicalPaths(options.exclude, 'exclude'),
+      ...[options.manifestFile, tempFile]
+        .map((file) => relativeInside(options.root, file))
+        .filter((p) => p !== undefined),
+    ];
+
+    const warnings = new WarningList();
+    const reader = new DumpBlockReader();
+    const writer = new BufferedFileWriter(tempFile);
+    let entries = 0;
+    const take = (block: DumpBlock | undefined): void => {
+      if (!block || isWithinAny(block.path, exclude)) return;
+      if (isMangledName(block.path)) {
+        warnings.add(`${JSON.stringify(block.path)}: file name is not valid UTF-8; its attributes are not captured`);
+        return;
+      }
+      writer.write(formatBlock(block));
+      entries++;
+    };
+
+    try {
+      const result = await this.runner.run({
+        command: 'getfattr',
+        // --physical: never follow a symlink out of the tree; --no-dereference: a symlink's own attributes, not its
+        // target's; --match=-: every namespace (system.posix_acl_*, security.*, trusted.*), not only user.*;
+        // base64: binary values survive a text file.
+        args: [
+          '--recursive',
+          '--dump',
+          '--no-dereference',
+          '--physical',
+          '--match=-',
+          '--encoding=base64',
+          '--',
+          ...paths,
+        ],
+        cwd: options.root,
+        signal: options.signal,
+        onLine: (stream, line) => {
+          if (stream === 'stdout') take(reader.push(line));
+          else if (stream === 'stderr') warnings.add(line);
+        },
+      });
+      take(reader.end());
+      options.signal?.throwIfAborted();
+      // Exit 1 means some files could not be read (one vanished mid-walk, a path is missing): the others are fine.
+      if (result.exitCode !== 0 && result.exitCode !== 1) throw toolFailure('getfattr', result);
+      writer.close();
+      await rename(tempFile, options.manifestFile);
+    } catch (error) {
+      writer.abandon();
+      await unlink(tempFile).catch(() => undefined);
+      throw error;
+    }
+    return { entries, warnings: warnings.toArray() };
+  }
+
+  async apply(options: ApplyOptions): Promise<ApplyResult> {
+    const onlyPaths = options.onlyPaths === undefined ? undefined : canonicalPaths(options.onlyPaths, 'onlyPaths');
+    await requireDirectory(options.root);
+    const warnings = new WarningList();
+    const scratch = await mkdtemp(join(options.workDir ?? tmpdir(), 'fs-attributes-'));
+    try {
+      const filtered = join(scratch, 'restore.dump');
+      const selected = await this.selectEntries(options, onlyPaths, filtered, warnings);
+      if (selected === 0) return { applied: 0, warnings: warnings.toArray() };
+
+      const failedPaths = new Set<string>();
+      const result = await this.runner.run({
+        command: 'setfattr',
+        // --no-dereference: set a symlink's own attributes, as they were read.
+        args: ['--no-dereference', `--restore=${filtered}`],
+        cwd: options.root,
+        signal: options.signal,
+        onLine: (stream, line) => {
+          if (stream !== 'stderr') return;
+          warnings.add(line);
+          // "setfattr: PATH: reason"
+          const path = /^setfattr: (.*): [^:]+$/.exec(line)?.[1];
+          if (path !== undefined) failedPaths.add(path);
+        },
+      });
+      options.signal?.throwIfAborted();
+      // Exit 1: some attributes could not be set (reported above); the rest were.
+      if (result.exitCode !== 0 && result.exitCode !== 1) throw toolFailure('setfattr', result);
+      return { applied: selected - failedPaths.size, warnings: warnings.toArray() };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Streams the manifest into `filtered`, keeping the blocks to apply: inside `onlyPaths`, present on disk, and
+   * reached through real directories only. The last check matters for a restore into a live tree: the manifest's
+   * `a/b/file` must not land on `/etc/file` because a site user replaced `a/b` with a symlink to `/etc`.
+   */
+  private async selectEntries(
+    options: ApplyOptions,
+    onlyPaths: string[] | undefined,
+    filtered: string,
+    warnings: WarningList,
+  ): Promise<number> {
+    const writer = new BufferedFileWriter(filtered);
+    const reader = new DumpBlockReader();
+    const guard = new DirectoryGuard(options.root);
+    let selected = 0;
+    const consider = async (block: DumpBlock | undefined): Promise<void> => {
+      if (!block) return;
+      const path = canonicalRelativePath(block.path);
+      if (path === undefined) {
+        warnings.add(`${JSON.stringify(block.path)}: not a path inside the restored tree; skipped`);
+        return;
+      }
+      if (onlyPaths && !isWithinAny(path, onlyPaths)) return;
+      const problem = await guard.check(path);
+      if (problem) {
+        warnings.add(`${JSON.stringify(path)}: ${problem}; its attributes were not re-applied`);
+        return;
+      }
+      writer.write(formatBlock(block));
+      selected++;
+    };
+
+    const lines = createInterface({ input: createReadStream(options.manifestFile, 'utf8'), crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        options.signal?.throwIfAborted();
+        await consider(reader.push(line));
+      }
+      await consider(reader.end());
+      if (reader.strayLines > 0) {
+        warnings.add(`${options.manifestFile}: ${reader.strayLines} line(s) outside any "# file:" block were ignored`);
+      }
+      writer.close();
+    } catch (error) {
+      writer.abandon();
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new AppError(ErrorCode.Internal, `attribute manifest ${options.manifestFile} does not exist`);
+      }
+      throw error;
+    } finally {
+      lines.close();
+    }
+    return selected;
+  }
+}
+
+/** Answers "may attributes be set on root/path?": it must exist, and every directory above it must be a real one. */
+class DirectoryGuard {
+  private readonly checked = new Set<string>();
+
+  constructor(private readonly root: string) {}
+
+  async check(path: string): Promise<string | undefined> {
+    const parts = path === '.' ? [] : path.split('/');
+    for (let depth = 1; depth < parts.length; depth++) {
+      const directory = parts.slice(0, depth).join('/');
+      if (this.checked.has(directory)) continue;
+      const info = await lstat(join(this.root, directory)).catch(() => undefined);
+      if (!info) return 'no longer exists';
+      if (!info.isDirectory()) return `${JSON.stringify(directory)} is not a directory (a symlink?)`;
+      if (this.checked.size >= CHECKED_DIRECTORIES_LIMIT) this.checked.clear();
+      this.checked.add(directory);
+    }
+    const exists = await lstat(join(this.root, path)).then(
+      () => true,
+      () => false,
+    );
+    return exists ? undefined : 'no longer exists';
+  }
+}
+
+function canonicalPaths(paths: readonly string[], field: string): string[] {
+  return paths.map((path) => {
+    const canonical = canonicalRelativePath(path);
+    if (canonical === undefined) {
+      throw new AppError(
+        ErrorCode.ValidationFailed,
+        `${field}: ${JSON.stringify(path)} is not a path inside the root`,
+        {
+          errors: [{ field, messages: [`${JSON.stringify(path)} must be relative, without ".." steps`] }],
+        },
+      );
+    }
+    return canonical;
+  });
+}
+
+/** `file` relative to `root` when it lies inside it. */
+function relativeInside(root: string, file: string): string | undefined {
+  const path = relative(resolve(root), resolve(file));
+  return path === '' || path === '..' || path.startsWith('../') || isAbsolute(path)
+    ? undefined
+    : canonicalRelativePath(path);
+}
+
+async function requireDirectory(root: string): Promise<void> {
+  const info = await stat(root).catch(() => undefined);
+  if (!info?.isDirectory()) throw new AppError(ErrorCode.Internal, `${root} is not a directory`);
+}
+
+function toolFailure(tool: string, result: RunResult): AppError {
+  const how = result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`;
+  return new AppError(ErrorCode.Internal, `${tool} failed (${how}): ${result.stderrTail || 'no message'}`);
+}

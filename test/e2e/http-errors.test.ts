@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SiteDirectory } from '../../src/sites/site-directory';
+import { assertProblem } from '../support/problem';
+import { startTestApp, type TestApp } from '../support/test-app';
+
+describe('HTTP errors are problem+json', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ BODY_LIMIT: '1kb' });
+  });
+  after(() => t.close());
+
+  it('unknown route: 404', async () => {
+    assertProblem(await t.http().get('/v1/nothing-here').set(t.auth('admin')), 404, 'route-not-found');
+    assertProblem(await t.http().get('/'), 404, 'route-not-found');
+  });
+
+  it('wrong method on a known route: 405 with Allow', async () => {
+    const res = await t.http().delete('/v1/scopes/backups.automatic-database-exports').set(t.auth('admin'));
+    assertProblem(res, 405, 'method-not-allowed');
+    assert.equal(res.headers.allow, 'GET, HEAD, PUT');
+    assertProblem(await t.http().post('/v1/sites/site1').set(t.auth('admin')), 405, 'method-not-allowed');
+  });
+
+  it('body too large: 413', async () => {
+    const res = await t
+      .http()
+      .put('/v1/scopes/backups.automatic-database-exports')
+      .set(t.auth('admin'))
+      .send({ value: true, padding: 'x'.repeat(4096) });
+    assertProblem(res, 413, 'payload-too-large');
+  });
+
+  it('malformed JSON: 400', async () => {
+    const res = await t
+      .http()
+      .put('/v1/scopes/backups.automatic-database-exports')
+      .set(t.auth('admin'))
+      .set('Content-Type', 'application/json')
+      .send('{"value":');
+    assertProblem(res, 400, 'malformed-body');
+  });
+
+  it('an unexpected error: 500 with an error id that is in the log, and no stack trace', async () => {
+    const directory = t.app.get(SiteDirectory);
+    const original = directory.list.bind(directory);
+    directory.list = () => Promise.reject(new Error('disk on fire at /secret/path'));
+    try {
+      const res = await t.http().get('/v1/sites').set(t.auth('monitor'));
+      assertProblem(res, 500, 'internal');
+      assert.match(res.body.errorId, /^[0-9a-f-]{36}$/);
+      assert.ok(!res.text.includes('disk on fire'), 'the internal message stays in the log');
+      assert.ok(t.logs.some((line) => line.includes(res.body.errorId) && line.includes('disk on fire')));
+    } finally {
+      directory.list = original;
+    }
+  });
+
+  it('echoes a request id on every response', async () => {
+    const res = await t.http().get('/healthz').set('X-Request-Id', 'abc-123');
+    assert.equal(res.headers['x-request-id'], 'abc-123');
+    const generated = await t.http().get('/healthz').set('X-Request-Id', 'bad id with spaces');
+    assert.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+  });
+});

@@ -1,13 +1,17 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module';
+import { BackupsModule } from './backups/backups.module';
 import { CatalogModule } from './catalog/catalog.module';
 import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
 import { LoggingModule } from './logging/logging.module';
 import { ProvidersModule } from './providers/providers.module';
+import { RestorePointsModule } from './restore-points/restore-points.module';
+import { RestoresModule } from './restores/restores.module';
 import { ScopesModule } from './scopes/scopes.module';
 import { SitesModule } from './sites/sites.module';
 
@@ -26,6 +30,10 @@ export class AppModule {
         SitesModule,
         ScopesModule,
         ProvidersModule,
+        JobsModule,
+        RestorePointsModule,
+        BackupsModule,
+        RestoresModule,
       ],
     };
   }

@@ -16,4 +16,57 @@ export const MIGRATIONS: Migration[] = [
         updated_at TEXT NOT NULL
       );`,
   },
+  {
+    id: 2,
+    name: 'jobs',
+    sql: `
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        site TEXT,
+        provider TEXT,
+        level TEXT,
+        status TEXT NOT NULL,
+        phase TEXT,
+        percent REAL,
+        bytes INTEGER,
+        steps TEXT NOT NULL DEFAULT '[]',
+        params TEXT NOT NULL DEFAULT '{}',
+        result TEXT,
+        error_code TEXT,
+        error_message TEXT,
+        requested_by TEXT,
+        pid INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+      );
+      CREATE INDEX jobs_by_status ON jobs (status, seq);
+      CREATE INDEX jobs_by_site ON jobs (site, kind, seq);`,
+  },
+  {
+    id: 3,
+    name: 'restore points',
+    sql: `
+      CREATE TABLE restore_points (
+        provider TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        id TEXT NOT NULL,
+        time TEXT NOT NULL,
+        level TEXT NOT NULL,
+        chain TEXT NOT NULL,
+        bytes INTEGER,
+        files INTEGER,
+        state TEXT NOT NULL,
+        PRIMARY KEY (provider, subject, id)
+      );
+      CREATE INDEX restore_points_by_time ON restore_points (subject, time DESC);
+      CREATE TABLE restore_point_scans (
+        provider TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        scanned_at TEXT NOT NULL,
+        PRIMARY KEY (provider, subject)
+      );`,
+  },
 ];

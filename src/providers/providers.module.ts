@@ -2,11 +2,13 @@ import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { BACKUP_PROVIDERS, type BackupProvider } from './backup-provider';
 import { DuplicityProvider } from './duplicity/duplicity.provider';
+import { FsAttributesModule } from './fs-attributes/fs-attributes.module';
 import { ProviderRegistry } from './provider-registry';
 import { ProvidersController } from './providers.controller';
 
 /** Every engine is constructed by Nest; the token holds only those PROVIDERS enables, in its order. */
 @Module({
+  imports: [FsAttributesModule],
   controllers: [ProvidersController],
   providers: [
     DuplicityProvider,

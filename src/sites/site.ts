@@ -1,3 +1,5 @@
+import type { BackupSubject } from '../providers/backup-provider';
+
 /** A hosted account as discovered under VIRTUAL_ROOT. */
 export interface Site {
   /** `siteN`. */
@@ -25,4 +27,10 @@ export function backupPathsOf(site: Site): SiteBackupPaths {
     include: [`${site.root}/shadow`, `${site.root}/info`],
     exclude: [`${site.root}/shadow/var/lib`],
   };
+}
+
+/** The backup subject of a site: its key, root and what its backups hold. */
+export function subjectOf(site: Site): BackupSubject {
+  const paths = backupPathsOf(site);
+  return { key: site.id, root: site.root, include: paths.include, exclude: paths.exclude };
 }

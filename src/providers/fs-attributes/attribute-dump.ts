@@ -55,7 +55,15 @@ export class DumpBlockReader {
 
 /** Writes a block back in dump format, newline-terminated lines, ending with the blank separator line. */
 export function formatBlock(block: DumpBlock): string {
-  return `${block.header}\n${block.attributes.map((line) => `${line}\n`).join('')}\n`;
+  return `${block.header}\n${block.attributes.map((line) => `${restorableAttribute(line)}\n`).join('')}\n`;
+}
+
+/**
+ * setfattr 2.5.1 silently skips an attribute whose base64 value is empty (`user.flag=0s`: exit 0, nothing set), while
+ * a bare name (`user.flag`) sets the empty value: so an empty value is written as a bare name.
+ */
+export function restorableAttribute(line: string): string {
+  return line.endsWith('=0s') ? line.slice(0, -'=0s'.length) : line;
 }
 
 function dumpPathOf(header: string): string {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError } from '../../common/errors/app-error';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -139,6 +139,11 @@ export class FsAttributesService {
     const onlyPaths = options.onlyPaths === undefined ? undefined : canonicalPaths(options.onlyPaths, 'onlyPaths');
     await requireDirectory(options.root);
     const warnings = new WarningList();
+    for (const directory of await this.directoriesWithDefaultAcl(options.root, onlyPaths, options.signal)) {
+      warnings.add(
+        `${JSON.stringify(directory)} has a default ACL: files the engine created under it inherited ACLs the source may not have had (use prepareRestoreDestination before restoring)`,
+      );
+    }
     const scratch = await mkdtemp(join(options.workDir ?? tmpdir(), 'fs-attributes-'));
     try {
       const filtered = join(scratch, 'restore.dump');
@@ -167,6 +172,49 @@ export class FsAttributesService {
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Removes every ACL, default ACL included, from an empty directory an engine is about to restore into. Files created
+   * under a default ACL inherit it, and duplicity restores no ACL that would replace it: a file that had no ACL would
+   * come back with one (and e.g. `u:1001:rwx` access for someone the source never allowed).
+   */
+  async prepareRestoreDestination(directory: string, signal?: AbortSignal): Promise<void> {
+    await requireDirectory(directory);
+    const result = await this.runner.run({
+      command: 'setfacl',
+      args: ['--remove-all', '--remove-default', '--', directory],
+      signal,
+    });
+    signal?.throwIfAborted();
+    if (result.exitCode !== 0) throw toolFailure('setfacl', result);
+  }
+
+  /** The root, or the directories holding the `onlyPaths`, that carry a default ACL (absolute). */
+  private async directoriesWithDefaultAcl(
+    root: string,
+    onlyPaths: string[] | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string[]> {
+    const parents = [...new Set(['.', ...(onlyPaths ?? []).map((path) => posix.dirname(path))])];
+    const found: string[] = [];
+    const reader = new DumpBlockReader();
+    const take = (block: DumpBlock | undefined): void => {
+      if (block) found.push(join(root, block.path));
+    };
+    // Exit 1 only means a directory is missing, which the selection below reports for the files in it.
+    await this.runner.run({
+      command: 'getfattr',
+      args: ['--dump', '--no-dereference', '--match=^system\\.posix_acl_default$', '--', ...parents],
+      cwd: root,
+      signal,
+      onLine: (stream, line) => {
+        if (stream === 'stdout') take(reader.push(line));
+      },
+    });
+    take(reader.end());
+    signal?.throwIfAborted();
+    return found;
   }
 
   /**

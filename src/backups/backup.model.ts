@@ -1,0 +1,28 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, IsOptional } from 'class-validator';
+import { PageModel, PageQuery } from '../common/pagination/page';
+import { PROVIDER_NAMES } from '../config/environment';
+import { JobModel } from '../jobs/job.model';
+import { BACKUP_LEVELS, type BackupLevel } from '../providers/backup-provider';
+
+export class StartBackupBody {
+  /** `full`, `incremental` or `differential` (Bacula only). An incremental with no full yet becomes a full. */
+  @IsIn(BACKUP_LEVELS)
+  @ApiPropertyOptional({ enum: BACKUP_LEVELS, default: 'incremental' })
+  level: BackupLevel = 'incremental';
+
+  /** The engine; DEFAULT_PROVIDER when absent. */
+  @IsOptional()
+  @IsIn(PROVIDER_NAMES)
+  @ApiPropertyOptional({ enum: PROVIDER_NAMES })
+  provider?: string;
+
+  /** Export the site's databases first, in the same job. Defaults to true when automatic exports are off. */
+  @IsOptional()
+  @IsBoolean()
+  exportDatabases?: boolean;
+}
+
+export class JobPageModel extends PageModel(JobModel) {}
+
+export class ListJobsQuery extends PageQuery {}

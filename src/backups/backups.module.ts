@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { ProvidersModule } from '../providers/providers.module';
+import { RestorePointsModule } from '../restore-points/restore-points.module';
+import { SitesModule } from '../sites/sites.module';
+import { BackupsController } from './backups.controller';
+import { BackupsService } from './backups.service';
+
+@Module({
+  imports: [SitesModule, ProvidersModule, RestorePointsModule],
+  controllers: [BackupsController],
+  providers: [BackupsService],
+})
+export class BackupsModule {}

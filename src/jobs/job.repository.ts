@@ -1,0 +1,188 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { CatalogService } from '../catalog/catalog.service';
+import { Clock } from '../common/clock';
+import type { Job, JobError, JobKind, JobProgress, JobStatus, JobStep, NewJob } from './job';
+
+interface JobRow {
+  id: string;
+  seq: number;
+  kind: JobKind;
+  site: string | null;
+  provider: string | null;
+  level: string | null;
+  status: JobStatus;
+  phase: string | null;
+  percent: number | null;
+  bytes: number | null;
+  steps: string;
+  params: string;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  requested_by: string | null;
+  pid: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface JobFilter {
+  site?: string;
+  kind?: JobKind;
+  status?: JobStatus;
+  provider?: string;
+  since?: string;
+  until?: string;
+  /** Only jobs with seq below this (newest-first paging). */
+  beforeSeq?: number;
+  limit: number;
+}
+
+/** Jobs in the catalog. Every write is one short statement; nothing here blocks for long. */
+@Injectable()
+export class JobRepository {
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly clock: Clock,
+  ) {}
+
+  insert(job: NewJob): Job {
+    const db = this.catalog.db;
+    const id = randomUUID();
+    const steps: JobStep[] = (job.steps ?? []).map((name) => ({
+      name,
+      status: 'pending',
+      startedAt: null,
+      finishedAt: null,
+      detail: null,
+    }));
+    this.catalog.transaction(() => {
+      const { next } = db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs').get() as { next: number };
+      db.prepare(
+        `INSERT INTO jobs (id, seq, kind, site, provider, level, status, steps, params, requested_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+      ).run(
+        id,
+        next,
+        job.kind,
+        job.site,
+        job.provider,
+        job.level,
+        JSON.stringify(steps),
+        JSON.stringify(job.params),
+        job.requestedBy,
+        this.clock.iso(),
+      );
+    });
+    return this.get(id)!;
+  }
+
+  get(id: string): Job | undefined {
+    const row = this.catalog.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row && toJob(row);
+  }
+
+  /** Queued jobs, first come first served. */
+  queued(): Job[] {
+    return (this.catalog.db.prepare(`SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq`).all() as JobRow[]).map(
+      toJob,
+    );
+  }
+
+  byStatus(status: JobStatus): Job[] {
+    return (this.catalog.db.prepare('SELECT * FROM jobs WHERE status = ? ORDER BY seq').all(status) as JobRow[]).map(
+      toJob,
+    );
+  }
+
+  list(filter: JobFilter): Job[] {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (clause: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(clause);
+      args.push(value);
+    };
+    add('site = ?', filter.site);
+    add('kind = ?', filter.kind);
+    add('status = ?', filter.status);
+    add('provider = ?', filter.provider);
+    add('created_at >= ?', filter.since);
+    add('created_at < ?', filter.until);
+    add('seq < ?', filter.beforeSeq);
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    return (this.catalog.db.prepare(sql).all(...args, filter.limit) as JobRow[]).map(toJob);
+  }
+
+  /** Moves a job from one status to another only if it is still in `from`; returns whether it moved. */
+  transition(
+    id: string,
+    from: JobStatus[],
+    to: JobStatus,
+    extra: { error?: JobError | null; result?: unknown } = {},
+  ): boolean {
+    const now = this.clock.iso();
+    const finished = to === 'succeeded' || to === 'failed' || to === 'cancelled' || to === 'interrupted';
+    const info = this.catalog.db
+      .prepare(
+        `UPDATE jobs SET status = ?,
+           started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END,
+           finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+           error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message),
+           result = COALESCE(?, result),
+           pid = CASE WHEN ? THEN NULL ELSE pid END
+         WHERE id = ? AND status IN (${from.map(() => '?').join(', ')})`,
+      )
+      .run(
+        to,
+        to,
+        now,
+        finished ? 1 : 0,
+        now,
+        extra.error?.code ?? null,
+        extra.error?.message ?? null,
+        extra.result === undefined ? null : JSON.stringify(extra.result),
+        finished ? 1 : 0,
+        id,
+        ...from,
+      );
+    return info.changes === 1;
+  }
+
+  saveProgress(id: string, progress: JobProgress): void {
+    this.catalog.db
+      .prepare('UPDATE jobs SET phase = ?, percent = ?, bytes = ? WHERE id = ?')
+      .run(progress.phase, progress.percent, progress.bytes, id);
+  }
+
+  saveSteps(id: string, steps: JobStep[]): void {
+    this.catalog.db.prepare('UPDATE jobs SET steps = ? WHERE id = ?').run(JSON.stringify(steps), id);
+  }
+
+  savePid(id: string, pid: number | null): void {
+    this.catalog.db.prepare('UPDATE jobs SET pid = ? WHERE id = ?').run(pid, id);
+  }
+}
+
+function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    seq: row.seq,
+    kind: row.kind,
+    site: row.site,
+    provider: row.provider,
+    level: row.level,
+    status: row.status,
+    progress: { phase: row.phase, percent: row.percent, bytes: row.bytes },
+    steps: JSON.parse(row.steps) as JobStep[],
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    result: row.result ? (JSON.parse(row.result) as Record<string, unknown>) : null,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    requestedBy: row.requested_by,
+    pid: row.pid,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}

@@ -1,0 +1,64 @@
+import { Controller, Get, HttpCode, Param, Post, Res, StreamableFile } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiParam,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
+import type { Principal } from '../auth/role';
+import { ProblemModel } from '../common/errors/problem.model';
+import { JobEngine } from './job-engine';
+import { JobLogStore } from './job-log.store';
+import { JobModel, toJobModel } from './job.model';
+
+const JOB_PARAM = { name: 'id', format: 'uuid', description: 'The job id from the 202 response' };
+
+@ApiTags('jobs')
+@Controller('v1/jobs')
+export class JobsController {
+  constructor(
+    private readonly engine: JobEngine,
+    private readonly logs: JobLogStore,
+  ) {}
+
+  /** Get a job: status, progress, steps, result or error. */
+  @Get(':id')
+  @RequireRole('monitor')
+  @ApiParam(JOB_PARAM)
+  @ApiOkResponse({ type: JobModel })
+  @ApiNotFoundResponse({ type: ProblemModel })
+  get(@Param('id') id: string): JobModel {
+    return toJobModel(this.engine.get(id));
+  }
+
+  /** Get a job's log: the tool's messages, secrets redacted, as plain text. */
+  @Get(':id/log')
+  @RequireRole('monitor')
+  @ApiParam(JOB_PARAM)
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'The log, one timestamped line per message', schema: { type: 'string' } })
+  @ApiNotFoundResponse({ type: ProblemModel })
+  log(@Param('id') id: string, @Res({ passthrough: true }) res: Response): StreamableFile {
+    const job = this.engine.get(id);
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    const stream = this.logs.read(job.id);
+    return stream ? new StreamableFile(stream) : new StreamableFile(Buffer.alloc(0));
+  }
+
+  /** Cancel a job: a queued job never starts; a running one has its processes stopped. */
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @ApiParam(JOB_PARAM)
+  @ApiAcceptedResponse({ type: JobModel })
+  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiConflictResponse({ type: ProblemModel, description: 'The job already ended' })
+  cancel(@Param('id') id: string, @CurrentPrincipal() principal: Principal): JobModel {
+    return toJobModel(this.engine.cancel(id, principal.name));
+  }
+}

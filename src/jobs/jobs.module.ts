@@ -1,0 +1,13 @@
+import { Global, Module } from '@nestjs/common';
+import { JobEngine } from './job-engine';
+import { JobLogStore } from './job-log.store';
+import { JobRepository } from './job.repository';
+import { JobsController } from './jobs.controller';
+
+@Global()
+@Module({
+  controllers: [JobsController],
+  providers: [JobRepository, JobLogStore, JobEngine],
+  exports: [JobEngine, JobRepository],
+})
+export class JobsModule {}

@@ -1,0 +1,32 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+
+export const RESTORE_TARGETS = ['staging', 'in-place'] as const;
+export type RestoreTarget = (typeof RESTORE_TARGETS)[number];
+
+export class StartRestoreBody {
+  /** A restore point id from `GET /v1/sites/{site}/restore-points`. */
+  @IsString()
+  @Matches(/^(duplicity|bacula)-[0-9A-Za-z]{1,40}$/, {
+    message: 'restorePoint must be a restore point id such as duplicity-20261126T110204Z',
+  })
+  restorePoint!: string;
+
+  /** Paths inside the site to restore (`shadow/var/www/html`, `info/users`); everything when absent. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @MaxLength(4096, { each: true })
+  @Matches(/^(shadow|info)(\/(?!\.\.?(\/|$))[^/\0]+)*$/, {
+    each: true,
+    message: 'each path must be relative to the site, start with shadow or info, and hold no . or .. segment',
+  })
+  paths?: string[];
+
+  /** `staging` (default): a new directory under DATA_DIR. `in-place` (admin): swapped into the site only once complete. */
+  @IsOptional()
+  @IsIn(RESTORE_TARGETS)
+  @ApiPropertyOptional({ enum: RESTORE_TARGETS, default: 'staging' })
+  target?: RestoreTarget;
+}

@@ -1,0 +1,134 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { roleAllows, type Principal } from '../auth/role';
+import { AppError } from '../common/errors/app-error';
+import { ErrorCode } from '../common/errors/error-code';
+import { AppConfig } from '../config/app-config';
+import type { Job } from '../jobs/job';
+import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
+import { JobFailure } from '../jobs/job-failure';
+import { ProviderRegistry } from '../providers/provider-registry';
+import { RestorePointsService } from '../restore-points/restore-points.service';
+import { SiteDirectory } from '../sites/site-directory';
+import { subjectOf } from '../sites/site';
+import { parseSiteRef, type SiteRef } from '../sites/site-ref';
+import type { RestoreTarget } from './restore.model';
+import { PRESERVED, swapIntoSite } from './site-swap';
+
+interface RestoreParams {
+  restorePoint: string;
+  paths: string[];
+  target: RestoreTarget;
+}
+
+/** Restores a site's restore point into staging, or into the site itself through a swap. */
+@Injectable()
+export class RestoresService implements JobHandler, OnModuleInit {
+  readonly kind = 'restore' as const;
+
+  constructor(
+    private readonly engine: JobEngine,
+    private readonly registry: ProviderRegistry,
+    private readonly sites: SiteDirectory,
+    private readonly restorePoints: RestorePointsService,
+    private readonly config: AppConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.engine.register(this);
+  }
+
+  async start(
+    ref: SiteRef,
+    body: { restorePoint: string; paths?: string[]; target?: RestoreTarget },
+    by: Principal,
+  ): Promise<Job> {
+    const target = body.target ?? 'staging';
+    if (target === 'in-place' && !roleAllows(by.role, 'admin')) {
+      throw new AppError(
+        ErrorCode.Forbidden,
+        `An in-place restore needs role admin; token ${by.name} has role ${by.role}.`,
+      );
+    }
+    const paths = [...new Set(body.paths ?? [])];
+    for (const path of paths) {
+      if (PRESERVED.some((kept) => path === kept || path.startsWith(`${kept}/`))) {
+        throw new AppError(
+          ErrorCode.ValidationFailed,
+          `${path} is never backed up (raw database files): it cannot be restored.`,
+          {
+            errors: [
+              { field: 'body.paths', messages: [`${path} lies under ${PRESERVED.join(', ')}, which backups exclude`] },
+            ],
+          },
+        );
+      }
+    }
+    const site = await this.sites.resolve(ref);
+    const point = await this.restorePoints.get(subjectOf(site), body.restorePoint);
+    if (point.state !== 'complete') {
+      throw new AppError(
+        ErrorCode.RestorePointNotFound,
+        `Restore point ${point.id} is ${point.state} and cannot be restored.`,
+      );
+    }
+    this.registry.get(point.provider);
+    const params: RestoreParams = { restorePoint: point.id, paths, target };
+    return this.engine.enqueue({
+      kind: 'restore',
+      site: site.id,
+      provider: point.provider,
+      level: point.level,
+      params: { ...params },
+      requestedBy: by.name,
+      steps: target === 'in-place' ? ['restore', 'swap'] : ['restore'],
+    });
+  }
+
+  async run(run: JobRun): Promise<Record<string, unknown>> {
+    const params = run.job.params as unknown as RestoreParams;
+    const site = await this.sites.resolve(parseSiteRef(run.job.site));
+    const subject = subjectOf(site);
+    const point = await this.restorePoints.get(subject, params.restorePoint);
+    const provider = this.registry.get(point.provider);
+    const destination =
+      params.target === 'in-place'
+        ? join(this.config.virtualRoot, `.restore-${run.jobId}`)
+        : this.config.dataPath('restores', run.jobId);
+    await mkdir(destination, { recursive: true, mode: 0o700 });
+    try {
+      const outcome = await run.step(
+        'restore',
+        () => provider.restore({ subject, point, paths: params.paths, destination }, run),
+        (result) => (result.warnings.length ? result.warnings.join('; ') : null),
+      );
+      if (params.target === 'in-place') {
+        await run.step('swap', async () => {
+          if (run.signal.aborted) throw new JobFailure('cancelled', 'cancelled before the swap');
+          await swapIntoSite(
+            site.root,
+            destination,
+            params.paths.length ? params.paths : ['shadow', 'info'],
+            `${destination}-previous`,
+          );
+        });
+        await rm(destination, { recursive: true, force: true });
+      }
+      return {
+        restorePoint: point.id,
+        chain: point.chain,
+        target: params.target,
+        destination: params.target === 'in-place' ? site.root : destination,
+        paths: params.paths,
+        files: outcome.files,
+        bytes: outcome.bytes,
+        warnings: outcome.warnings,
+      };
+    } catch (error) {
+      // A staging restore that failed leaves nothing half-made behind; neither does an in-place one (the site is untouched).
+      await rm(destination, { recursive: true, force: true });
+      throw error;
+    }
+  }
+}

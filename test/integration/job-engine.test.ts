@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runJob, waitForJob, type JobBody } from '../support/jobs';
+import { assertProblem } from '../support/problem';
+import { makeSites } from '../support/sample-sites';
+import { startServiceProcess } from '../support/service-process';
+import { startTestApp, tempDir, writeTokensFile, type TestApp } from '../support/test-app';
+
+/** A site whose backup takes a few seconds: one large file of random bytes (incompressible). */
+function bigSite(virtualRoot: string, n: number, megabytes = 300): void {
+  const file = join(virtualRoot, `site${n}`, 'shadow', 'big.bin');
+  mkdirSync(join(virtualRoot, `site${n}`, 'shadow'), { recursive: true });
+  execFileSync('sh', ['-c', `head -c ${megabytes}M /dev/urandom > '${file}'`]);
+}
+
+/** duplicity processes working on `--name siteN`. */
+function duplicityRunsFor(site: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.some((arg) => arg.includes('duplicity')) && argv.includes(site) && argv.includes('--name'))
+        pids.push(Number(pid));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+async function post(t: TestApp, site: string, body: object = { level: 'full' }): Promise<JobBody> {
+  const res = await t.http().post(`/v1/sites/${site}/backups`).set(t.auth('operator')).send(body);
+  assert.equal(res.status, 202, res.text);
+  return res.body as JobBody;
+}
+
+async function app(env: Record<string, string> = {}): Promise<TestApp> {
+  const root = tempDir();
+  const t = await startTestApp({ DUPLICITY_TARGET: `file://${root}/target`, ...env }, root);
+  makeSites(t.config.virtualRoot, [
+    { n: 1, domain: 'one.example' },
+    { n: 2, domain: 'two.example' },
+  ]);
+  return t;
+}
+
+describe('job engine', () => {
+  it('queues a second job of the same site behind the running one', async () => {
+    const t = await app({ MAX_CONCURRENT_JOBS: '4' });
+    try {
+      bigSite(t.config.virtualRoot, 1, 120);
+      const first = await post(t, 'site1');
+      const second = await post(t, 'site1', { level: 'incremental' });
+      await waitForJob(t, first.id, (job) => job.status === 'running');
+      const meanwhile = (await t.http().get(`/v1/jobs/${second.id}`).set(t.auth('monitor'))).body;
+      assert.equal(meanwhile.status, 'queued');
+      const a = await waitForJob(t, first.id);
+      const b = await waitForJob(t, second.id);
+      assert.equal(a.status, 'succeeded', JSON.stringify(a));
+      assert.equal(b.status, 'succeeded', JSON.stringify(b));
+      assert.ok(b.startedAt! >= a.finishedAt!, 'the second started after the first finished');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('never runs more than MAX_CONCURRENT_JOBS, first come first served, and a cancelled queued job never starts', async () => {
+    const t = await app({ MAX_CONCURRENT_JOBS: '1' });
+    try {
+      bigSite(t.config.virtualRoot, 1, 120);
+      const first = await post(t, 'site1');
+      const second = await post(t, 'site2');
+      const third = await post(t, 'site2', { level: 'incremental' });
+      await waitForJob(t, first.id, (job) => job.status === 'running');
+      assert.equal((await t.http().get(`/v1/jobs/${second.id}`).set(t.auth('monitor'))).body.status, 'queued');
+      const cancelled = await t.http().post(`/v1/jobs/${third.id}/cancel`).set(t.auth('operator')).expect(202);
+      assert.equal(cancelled.body.status, 'cancelled');
+      const a = await waitForJob(t, first.id);
+      const b = await waitForJob(t, second.id);
+      assert.ok(b.startedAt! >= a.finishedAt!);
+      const c = (await t.http().get(`/v1/jobs/${third.id}`).set(t.auth('monitor'))).body as JobBody;
+      assert.equal(c.status, 'cancelled');
+      assert.equal(c.startedAt, null);
+      assertProblem(
+        await t.http().post(`/v1/jobs/${first.id}/cancel`).set(t.auth('operator')),
+        409,
+        'job-not-cancellable',
+      );
+      assertProblem(await t.http().post(`/v1/jobs/${first.id}/cancel`).set(t.auth('monitor')), 403, 'forbidden');
+      assertProblem(
+        await t.http().get('/v1/jobs/00000000-0000-0000-0000-000000000000').set(t.auth('monitor')),
+        404,
+        'job-not-found',
+      );
+      assertProblem(await t.http().get('/v1/jobs/..%2f..%2fetc').set(t.auth('monitor')), 404, 'job-not-found');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('cancelling a running backup stops duplicity and the site can be backed up again', async () => {
+    const t = await app();
+    try {
+      bigSite(t.config.virtualRoot, 1, 400);
+      const job = await post(t, 'site1');
+      await waitForJob(t, job.id, (j) => j.progress.phase === 'backup' && duplicityRunsFor('site1').length > 0);
+      await t.http().post(`/v1/jobs/${job.id}/cancel`).set(t.auth('operator')).expect(202);
+      const ended = await waitForJob(t, job.id);
+      assert.equal(ended.status, 'cancelled', JSON.stringify(ended));
+      assert.equal(ended.error?.code, 'cancelled');
+      assert.deepEqual(duplicityRunsFor('site1'), []);
+      const again = await runJob(t, '/v1/sites/site1/backups', { level: 'full' });
+      assert.equal(again.status, 'succeeded', JSON.stringify(again));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a service killed mid-backup leaves the job interrupted, no orphan, no stale lock; the next backup succeeds', async () => {
+    const root = tempDir();
+    const virtualRoot = join(root, 'virtual');
+    makeSites(virtualRoot, [{ n: 1, domain: 'one.example' }]);
+    bigSite(virtualRoot, 1, 400);
+    const env = {
+      VIRTUAL_ROOT: virtualRoot,
+      DATA_DIR: join(root, 'data'),
+      API_TOKENS_FILE: writeTokensFile(root),
+      DUPLICITY_TARGET: `file://${root}/target`,
+    };
+    let service = await startServiceProcess(env);
+    const started = await service.call('POST', '/v1/sites/site1/backups', { level: 'full' });
+    assert.equal(started.status, 202);
+    for (let i = 0; i < 300; i++) {
+      const job = await service.call('GET', `/v1/jobs/${started.body.id}`);
+      if (job.body.progress.phase === 'backup' && duplicityRunsFor('site1').length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(duplicityRunsFor('site1').length > 0, 'duplicity is running');
+    await service.stop('SIGKILL');
+
+    service = await startServiceProcess(env);
+    try {
+      const job = await service.call('GET', `/v1/jobs/${started.body.id}`);
+      assert.equal(job.body.status, 'interrupted');
+      assert.equal(job.body.error.code, 'interrupted');
+      assert.deepEqual(duplicityRunsFor('site1'), [], 'the orphaned duplicity was stopped');
+      assert.ok(!existsSync(join(root, 'data', 'duplicity', 'archive', 'site1', 'lockfile')), 'stale lock cleared');
+      const next = await service.call('POST', '/v1/sites/site1/backups', { level: 'full' });
+      let status = '';
+      for (let i = 0; i < 600 && !['succeeded', 'failed'].includes(status); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        status = (await service.call('GET', `/v1/jobs/${next.body.id}`)).body.status;
+      }
+      assert.equal(status, 'succeeded', service.output());
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('on SIGTERM it stops taking jobs, gives running ones a grace period, and marks the rest interrupted', async () => {
+    const root = tempDir();
+    const virtualRoot = join(root, 'virtual');
+    makeSites(virtualRoot, [{ n: 1, domain: 'one.example' }]);
+    bigSite(virtualRoot, 1, 400);
+    writeFileSync(join(root, 'x'), '');
+    const env = {
+      VIRTUAL_ROOT: virtualRoot,
+      DATA_DIR: join(root, 'data'),
+      API_TOKENS_FILE: writeTokensFile(root),
+      DUPLICITY_TARGET: `file://${root}/target`,
+      SHUTDOWN_GRACE_SECONDS: '1',
+    };
+    let service = await startServiceProcess(env);
+    const started = await service.call('POST', '/v1/sites/site1/backups', { level: 'full' });
+    for (let i = 0; i < 300; i++) {
+      if (duplicityRunsFor('site1').length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const code = await service.stop('SIGTERM');
+    assert.ok(code === 0 || code === null, `exit ${code}: ${service.output()}`);
+    assert.deepEqual(duplicityRunsFor('site1'), []);
+    service = await startServiceProcess(env);
+    try {
+      const job = await service.call('GET', `/v1/jobs/${started.body.id}`);
+      assert.equal(job.body.status, 'interrupted', JSON.stringify(job.body));
+    } finally {
+      await service.stop();
+    }
+  });
+});

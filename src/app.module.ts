@@ -13,6 +13,7 @@ import { ProvidersModule } from './providers/providers.module';
 import { RestorePointsModule } from './restore-points/restore-points.module';
 import { RestoresModule } from './restores/restores.module';
 import { ScopesModule } from './scopes/scopes.module';
+import { ServerModule } from './server/server.module';
 import { SitesModule } from './sites/sites.module';
 
 @Module({})
@@ -34,6 +35,7 @@ export class AppModule {
         RestorePointsModule,
         BackupsModule,
         RestoresModule,
+        ServerModule,
       ],
     };
   }

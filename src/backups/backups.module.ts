@@ -4,10 +4,12 @@ import { RestorePointsModule } from '../restore-points/restore-points.module';
 import { SitesModule } from '../sites/sites.module';
 import { BackupsController } from './backups.controller';
 import { BackupsService } from './backups.service';
+import { BackupSubjects } from './backup-subjects';
 
 @Module({
   imports: [SitesModule, ProvidersModule, RestorePointsModule],
   controllers: [BackupsController],
-  providers: [BackupsService],
+  providers: [BackupsService, BackupSubjects],
+  exports: [BackupsService, BackupSubjects],
 })
 export class BackupsModule {}

@@ -2,13 +2,14 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { Principal } from '../auth/role';
 import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
 import type { Job } from '../jobs/job';
-import type { BackupLevel, BackupSubject } from '../providers/backup-provider';
+import type { BackupLevel } from '../providers/backup-provider';
+import { BackupSubjects, SERVER_SUBJECT } from './backup-subjects';
 import { ProviderRegistry } from '../providers/provider-registry';
 import { RestorePointsService } from '../restore-points/restore-points.service';
 import { SiteDirectory } from '../sites/site-directory';
-import { subjectOf } from '../sites/site';
 import type { SiteRef } from '../sites/site-ref';
-import { parseSiteRef } from '../sites/site-ref';
+
+type BackupBody = { level: BackupLevel; provider?: string; exportDatabases?: boolean };
 
 export interface BackupParams {
   level: BackupLevel;
@@ -26,18 +27,24 @@ export class BackupsService implements JobHandler, OnModuleInit {
     private readonly registry: ProviderRegistry,
     private readonly sites: SiteDirectory,
     private readonly restorePoints: RestorePointsService,
+    private readonly subjects: BackupSubjects,
   ) {}
 
   onModuleInit(): void {
     this.engine.register(this);
   }
 
-  async start(
-    ref: SiteRef,
-    body: { level: BackupLevel; provider?: string; exportDatabases?: boolean },
-    by: Principal,
-  ): Promise<Job> {
+  async start(ref: SiteRef, body: BackupBody, by: Principal): Promise<Job> {
     const site = await this.sites.resolve(ref);
+    return this.enqueue(site.id, body, by);
+  }
+
+  /** The server-wide locations (the seed's grants exports and mailbox maps) as their own backup. */
+  startServer(body: BackupBody, by: Principal): Job {
+    return this.enqueue(SERVER_SUBJECT, { ...body, exportDatabases: false }, by);
+  }
+
+  private enqueue(subject: string, body: BackupBody, by: Principal): Job {
     const provider = this.registry.forLevel(body.provider, body.level);
     const params: BackupParams = {
       level: body.level,
@@ -46,7 +53,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
     };
     return this.engine.enqueue({
       kind: 'backup',
-      site: site.id,
+      site: subject,
       provider: provider.name,
       level: body.level,
       params: { ...params },
@@ -58,7 +65,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
   async run(run: JobRun): Promise<Record<string, unknown>> {
     const params = run.job.params as unknown as BackupParams;
     const provider = this.registry.get(params.provider);
-    const subject = await this.subjectFor(run.job.site!);
+    const subject = await this.subjects.resolve(run.job.site!);
     const outcome = await run.step(
       'backup',
       () => provider.backup({ subject, level: params.level }, run),
@@ -83,10 +90,6 @@ export class BackupsService implements JobHandler, OnModuleInit {
 
   async recover(job: Job): Promise<void> {
     if (!job.site || !job.provider) return;
-    await this.registry.get(job.provider).recover?.(await this.subjectFor(job.site));
-  }
-
-  private async subjectFor(siteId: string): Promise<BackupSubject> {
-    return subjectOf(await this.sites.resolve(parseSiteRef(siteId)));
+    await this.registry.get(job.provider).recover?.(this.subjects.listingSubject(job.site));
   }
 }

@@ -33,6 +33,8 @@ export class AppConfig {
   readonly pgsql!: { host: string; port: number; user: string; passwordFile?: string };
   /** `dir` is relative to a site's root. */
   readonly exports!: { dir: string; keep: number; schedule: string };
+  /** The seed's server-wide locations are looked for under `root`; `extraPaths` are absolute. */
+  readonly serverBackup!: { root: string; extraPaths: string[] };
 
   constructor(values: AppConfig) {
     Object.assign(this, values);

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
@@ -97,6 +98,15 @@ export class Environment {
   @Type(() => Boolean)
   @IsBoolean()
   SWAGGER_UI: boolean = true;
+
+  /** Where the seed's server-wide locations are looked for (`/`; a test or chroot sets another root). */
+  @IsAbsolutePath()
+  SERVER_BACKUP_ROOT: string = '/';
+
+  /** More absolute paths or globs for the server backup, comma separated. */
+  @IsOptional()
+  @Matches(/^\/[^,\0]*(,\/[^,\0]*)*$/, { message: 'SERVER_BACKUP_EXTRA_PATHS must be comma-separated absolute paths' })
+  SERVER_BACKUP_EXTRA_PATHS?: string;
 
   // Bacula: the director is reached through bconsole; per-site Job/FileSet fragments go to BACULA_INCLUDE_DIR.
   @IsAbsolutePath()

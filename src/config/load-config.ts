@@ -13,7 +13,11 @@ export const OPTIONAL_VARIABLES = [
   'MYSQL_SOCKET',
   'MYSQL_PASSWORD_FILE',
   'PGPASSWORD_FILE',
+  'SERVER_BACKUP_EXTRA_PATHS',
 ];
+
+/** Raw database directories: never backed up as files (the seed's "direct file-level backups are dangerous"). */
+export const RAW_DATABASE_DIRS = ['/var/lib/mysql', '/var/lib/pgsql', '/var/lib/postgresql'];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -52,6 +56,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push(
       `DEFAULT_PROVIDER: ${env.DEFAULT_PROVIDER} is not one of the enabled PROVIDERS (${providers.join(', ')})`,
     );
+  }
+  const extraServerPaths = (env.SERVER_BACKUP_EXTRA_PATHS ?? '').split(',').filter(Boolean);
+  for (const path of extraServerPaths) {
+    const raw = RAW_DATABASE_DIRS.find((dir) => path === dir || path.startsWith(`${dir}/`));
+    if (raw) {
+      problems.push(
+        `SERVER_BACKUP_EXTRA_PATHS: ${path} is inside ${raw}, a live database directory. Copying it is not atomic and ` +
+          'yields corrupt backups; databases are exported logically instead (see POST /v1/exports).',
+      );
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -95,6 +109,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     pgsql: { host: env.PGHOST, port: env.PGPORT, user: env.PGUSER, passwordFile: env.PGPASSWORD_FILE },
     exports: { dir: env.EXPORT_DIR, keep: env.EXPORT_KEEP, schedule: env.EXPORT_SCHEDULE },
+    serverBackup: { root: env.SERVER_BACKUP_ROOT, extraPaths: extraServerPaths },
   } as AppConfig);
 }
 

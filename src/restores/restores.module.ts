@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { BackupsModule } from '../backups/backups.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RestorePointsModule } from '../restore-points/restore-points.module';
 import { SitesModule } from '../sites/sites.module';
@@ -6,8 +7,9 @@ import { RestoresController } from './restores.controller';
 import { RestoresService } from './restores.service';
 
 @Module({
-  imports: [SitesModule, ProvidersModule, RestorePointsModule],
+  imports: [BackupsModule, SitesModule, ProvidersModule, RestorePointsModule],
   controllers: [RestoresController],
   providers: [RestoresService],
+  exports: [RestoresService],
 })
 export class RestoresModule {}

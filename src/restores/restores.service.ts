@@ -12,9 +12,13 @@ import { ProviderRegistry } from '../providers/provider-registry';
 import { RestorePointsService } from '../restore-points/restore-points.service';
 import { SiteDirectory } from '../sites/site-directory';
 import { subjectOf } from '../sites/site';
-import { parseSiteRef, type SiteRef } from '../sites/site-ref';
+import type { SiteRef } from '../sites/site-ref';
+import type { BackupSubject } from '../providers/backup-provider';
+import { BackupSubjects, SERVER_SUBJECT } from '../backups/backup-subjects';
 import type { RestoreTarget } from './restore.model';
 import { PRESERVED, swapIntoSite } from './site-swap';
+
+type RestoreBody = { restorePoint: string; paths?: string[]; target?: RestoreTarget };
 
 interface RestoreParams {
   restorePoint: string;
@@ -33,17 +37,29 @@ export class RestoresService implements JobHandler, OnModuleInit {
     private readonly sites: SiteDirectory,
     private readonly restorePoints: RestorePointsService,
     private readonly config: AppConfig,
+    private readonly subjects: BackupSubjects,
   ) {}
 
   onModuleInit(): void {
     this.engine.register(this);
   }
 
-  async start(
-    ref: SiteRef,
-    body: { restorePoint: string; paths?: string[]; target?: RestoreTarget },
-    by: Principal,
-  ): Promise<Job> {
+  async start(ref: SiteRef, body: RestoreBody, by: Principal): Promise<Job> {
+    const site = await this.sites.resolve(ref);
+    return this.enqueue(subjectOf(site), body, by);
+  }
+
+  /** Server-wide restores go to staging only, whole: the operator puts grants and maps back by hand. */
+  startServer(body: RestoreBody, by: Principal): Promise<Job> {
+    if (body.target === 'in-place' || body.paths?.length) {
+      throw new AppError(ErrorCode.ValidationFailed, 'A server restore goes whole to staging.', {
+        errors: [{ field: 'body', messages: ['server restores take no paths and no in-place target'] }],
+      });
+    }
+    return this.enqueue(this.subjects.listingSubject(SERVER_SUBJECT), body, by);
+  }
+
+  private async enqueue(subject: BackupSubject, body: RestoreBody, by: Principal): Promise<Job> {
     const target = body.target ?? 'staging';
     if (target === 'in-place' && !roleAllows(by.role, 'admin')) {
       throw new AppError(
@@ -65,8 +81,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
         );
       }
     }
-    const site = await this.sites.resolve(ref);
-    const point = await this.restorePoints.get(subjectOf(site), body.restorePoint);
+    const point = await this.restorePoints.get(subject, body.restorePoint);
     if (point.state !== 'complete') {
       throw new AppError(
         ErrorCode.RestorePointNotFound,
@@ -77,7 +92,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
     const params: RestoreParams = { restorePoint: point.id, paths, target };
     return this.engine.enqueue({
       kind: 'restore',
-      site: site.id,
+      site: subject.key,
       provider: point.provider,
       level: point.level,
       params: { ...params },
@@ -88,8 +103,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
 
   async run(run: JobRun): Promise<Record<string, unknown>> {
     const params = run.job.params as unknown as RestoreParams;
-    const site = await this.sites.resolve(parseSiteRef(run.job.site));
-    const subject = subjectOf(site);
+    const subject = await this.subjects.resolve(run.job.site!);
     const point = await this.restorePoints.get(subject, params.restorePoint);
     const provider = this.registry.get(point.provider);
     const destination =
@@ -107,7 +121,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
         await run.step('swap', async () => {
           if (run.signal.aborted) throw new JobFailure('cancelled', 'cancelled before the swap');
           await swapIntoSite(
-            site.root,
+            subject.root,
             destination,
             params.paths.length ? params.paths : ['shadow', 'info'],
             `${destination}-previous`,
@@ -119,7 +133,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
         restorePoint: point.id,
         chain: point.chain,
         target: params.target,
-        destination: params.target === 'in-place' ? site.root : destination,
+        destination: params.target === 'in-place' ? subject.root : destination,
         paths: params.paths,
         files: outcome.files,
         bytes: outcome.bytes,

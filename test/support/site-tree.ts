@@ -143,7 +143,13 @@ export async function buildSiteTree(siteRoot: string, options: SiteTreeOptions =
   await tool('setfattr', ['-n', 'user.empty-flag', at(SITE_TREE.xattrFile)]);
   await tool('setfattr', ['-n', 'user.fortify', '-v', 'ro', at('shadow/var/www/html')]);
   await tool('setfattr', ['-n', 'user.apiscp.origin', '-v', 'upload', at(SITE_TREE.utf8File)]);
-  await tool('setfattr', ['-n', 'user.mime_type', '-v', 'image/png', at('shadow/var/www/html/wp-content/uploads/2024/logo.png')]);
+  await tool('setfattr', [
+    '-n',
+    'user.mime_type',
+    '-v',
+    'image/png',
+    at('shadow/var/www/html/wp-content/uploads/2024/logo.png'),
+  ]);
   await tool('setfattr', ['-n', 'trusted.apiscp.quota', '-v', '0x0100000000000000', at('shadow/home/admin1')]);
   await tool('setfattr', ['-n', 'user.fortify', '-v', 'db', at(SITE_TREE.databaseFile)]);
   if (options.newlineName) await tool('setfattr', ['-n', 'user.odd', '-v', 'yes', at(SITE_TREE.newlineFile)]);
@@ -305,7 +311,8 @@ export function diffSnapshots(
     const xb = attributeMap(eb.xattrs);
     for (const [key, value] of xa) {
       if (!xb.has(key)) differences.push(`${name}: xattr ${key} only in ${la}`);
-      else if (xb.get(key) !== value) differences.push(`${name}: xattr ${key} ${value} (${la}) → ${xb.get(key)} (${lb})`);
+      else if (xb.get(key) !== value)
+        differences.push(`${name}: xattr ${key} ${value} (${la}) → ${xb.get(key)} (${lb})`);
     }
     for (const key of xb.keys()) if (!xa.has(key)) differences.push(`${name}: xattr ${key} only in ${lb}`);
     const aclA = ea.acl ?? [];
@@ -336,7 +343,7 @@ async function tool(command: string, args: string[], cwd?: string): Promise<stri
 async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const file = await open(path, 'w');
   try {
-    for (let written = 0; written < bytes; ) {
+    for (let written = 0; written < bytes;) {
       const chunk = randomBytes(Math.min(1024 * 1024, bytes - written));
       await file.write(chunk);
       written += chunk.length;

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
 import { AppConfig } from '../../config/app-config';
@@ -133,23 +133,33 @@ export class DuplicityProvider implements BackupProvider {
     };
   }
 
+  /**
+   * Reads the chains with collection-status. It runs on a throw-away archive dir: every duplicity action takes the
+   * archive lock, and a scan must not fail because a backup of the site is running. Sets a killed run left
+   * half-written look complete to duplicity; the real archive dir's `.part` manifests mark them incomplete.
+   */
   async scanRestorePoints(subject: BackupSubject, context?: JobContext): Promise<RestorePoint[]> {
     const records: DuplicityRecord[] = [];
-    const result = await this.duplicity(
-      ['collection-status', ...(await this.common(subject)), this.targetOf(subject)],
-      context,
-      (record) => records.push(record),
-      STATUS_TIMEOUT_MS,
-    );
-    const status = result.exitCode === 0 ? parseCollectionStatus(records) : null;
-    if (!status) {
-      const error = duplicityErrorFor(result.exitCode, result.stderrTail, findFatalError(records, result.exitCode));
-      // No backups yet at the target is an empty list, not a failure.
-      if (error.code === 'duplicity-no-backups') return [];
-      throw new JobFailure(error.code, error.message);
+    const scratch = await mkdtemp(join(await this.ensureDir('scans'), `${subject.key}-`));
+    try {
+      const result = await this.duplicity(
+        ['collection-status', ...(await this.common(subject, scratch)), this.targetOf(subject)],
+        context,
+        (record) => records.push(record),
+        STATUS_TIMEOUT_MS,
+      );
+      const status = result.exitCode === 0 ? parseCollectionStatus(records) : null;
+      if (!status) {
+        const error = duplicityErrorFor(result.exitCode, result.stderrTail, findFatalError(records, result.exitCode));
+        // No backups yet at the target is an empty list, not a failure.
+        if (error.code === 'duplicity-no-backups') return [];
+        throw new JobFailure(error.code, error.message);
+      }
+      const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => [] as string[]);
+      return toRestorePoints(status, this.name, { partialSets: partialSetsIn(archive) });
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
     }
-    const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => []);
-    return toRestorePoints(status, this.name, { partialSets: partialSetsIn(archive) });
   }
 
   async restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {
@@ -159,6 +169,9 @@ export class DuplicityProvider implements BackupProvider {
     await rm(scratch, { recursive: true, force: true });
     const rootInArchive = relative('/', subject.root);
     const manifestInArchive = relative('/', this.manifestDir(subject));
+    // A default ACL above the restore would be inherited by every restored file; start from a clean directory.
+    await this.attributes.prepareRestoreDestination(destination, context.signal);
+    await this.attributes.prepareRestoreDestination(context.workDir, context.signal);
     const wanted = paths.length ? [...paths.map((path) => join(rootInArchive, path)), manifestInArchive] : [''];
     context.progress({ phase: 'restore', percent: null });
     for (const [index, inArchive] of wanted.entries()) {
@@ -232,14 +245,25 @@ export class DuplicityProvider implements BackupProvider {
     return this.config.dataPath('duplicity', 'attributes', subject.key);
   }
 
-  private async common(subject: BackupSubject): Promise<string[]> {
-    await mkdir(this.archiveDir(), { recursive: true, mode: 0o700 });
+  private async ensureDir(name: string): Promise<string> {
+    const dir = this.config.dataPath('duplicity', name);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  private async common(subject: BackupSubject, archiveDir = this.archiveDir()): Promise<string[]> {
+    await mkdir(archiveDir, { recursive: true, mode: 0o700 });
     return [
       '--archive-dir',
-      this.archiveDir(),
+      archiveDir,
       '--name',
       subject.key,
       '--log-fd',
+      '3',
+      // Fail within seconds on a dead target, not after duplicity's default 5 × 30 s of retries.
+      '--num-retries',
+      '2',
+      '--backend-retry-delay',
       '3',
       ...(this.config.duplicity.passphraseFile ? [] : ['--no-encryption']),
     ];

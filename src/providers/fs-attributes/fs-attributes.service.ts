@@ -168,6 +168,9 @@ export class FsAttributesService {
       options.signal?.throwIfAborted();
       // Exit 1: some attributes could not be set (reported above); the rest were.
       if (result.exitCode !== 0 && result.exitCode !== 1) throw toolFailure('setfattr', result);
+      if (result.exitCode === 1 && failedPaths.size === 0) {
+        warnings.add('setfattr exited 1 without naming a file: some attributes may not have been set');
+      }
       return { applied: selected - failedPaths.size, warnings: warnings.toArray() };
     } finally {
       await rm(scratch, { recursive: true, force: true });

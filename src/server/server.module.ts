@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { BackupsModule } from '../backups/backups.module';
+import { RestorePointsModule } from '../restore-points/restore-points.module';
+import { RestoresModule } from '../restores/restores.module';
+import { ServerController } from './server.controller';
+
+@Module({ imports: [BackupsModule, RestoresModule, RestorePointsModule], controllers: [ServerController] })
+export class ServerModule {}

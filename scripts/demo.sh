@@ -35,9 +35,17 @@ export API_TOKENS_FILE=$demo/tokens.json
 export DUPLICITY_TARGET=${DUPLICITY_TARGET:-file://$demo/backups}
 export LOG_FORMAT=${LOG_FORMAT:-pretty}
 
+node dist/main.js &
+service=$!
+trap 'kill $service 2>/dev/null' INT TERM EXIT
+node -e "
+  const url = 'http://$HOST:$PORT/readyz';
+  (async () => { for (let i = 0; i < 150; i++) { try { if ((await fetch(url)).ok) return; } catch {} await new Promise(r => setTimeout(r, 200)); } process.exit(1); })();
+" || { echo "demo: the service did not become ready" >&2; exit 1; }
+
 cat <<INFO
 
-  apiscp-backup-api demo
+  apiscp-backup-api is running (Ctrl-C stops it)
   Swagger UI:  http://$HOST:$PORT/docs
   Token:       $token      (role admin; click "Authorize" and paste it)
   Sites from:  $VIRTUAL_ROOT
@@ -45,4 +53,4 @@ cat <<INFO
   Try:         curl -H "Authorization: Bearer $token" http://$HOST:$PORT/v1/sites
 
 INFO
-exec node dist/main.js
+wait $service

@@ -1,0 +1,38 @@
+/**
+ * Runs every benchmark in turn (each in its own process, on generated data) and collects their JSON lines into
+ * bench/results/<time>.json. Pass a benchmark's options after its name: `npm run bench -- duplicity-backup --runs 5`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './support';
+
+const BENCHMARKS = ['site-discovery', 'duplicity-backup'];
+
+function main(): void {
+  const [only, ...rest] = process.argv.slice(2);
+  const selected = only ? [only] : BENCHMARKS;
+  const results: unknown[] = [];
+  for (const name of selected) {
+    if (!BENCHMARKS.includes(name)) throw new Error(`unknown benchmark ${name}; known: ${BENCHMARKS.join(', ')}`);
+    const run = spawnSync(process.execPath, [join(__dirname, `${name}.js`), ...(only ? rest : [])], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.stdout.write(run.stdout);
+    if (run.status !== 0) throw new Error(`${name} failed with exit ${run.status}`);
+    const json = run.stdout
+      .split('\n')
+      .reverse()
+      .find((line) => line.startsWith('{'));
+    if (json) results.push(JSON.parse(json));
+  }
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ machine: { cpus: cpus().length, node: process.version }, results }, null, 2));
+  process.stdout.write(`\nfigures written to ${file}\n`);
+}
+
+main();

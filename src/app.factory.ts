@@ -26,7 +26,20 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   });
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  app.useBodyParser('json', { limit: config.bodyLimit, strict: true });
+  // A body this API cannot read is refused rather than ignored: a form post must not start a job with defaults.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !req.is('application/json') && !req.is('application/*+json')) {
+      next(new AppError(ErrorCode.UnsupportedMediaType, 'Send the request body as application/json.'));
+      return;
+    }
+    next();
+  });
+  app.useBodyParser('json', {
+    limit: config.bodyLimit,
+    strict: true,
+    type: ['application/json', 'application/*+json'],
+  });
   // Body-parser failures become typed errors here, before Nest flattens them into a bare 400.
   app.use((error: unknown, _req: Request, _res: Response, next: NextFunction) =>
     next(bodyParserError(error, config.bodyLimit)),

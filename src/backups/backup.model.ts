@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
 import { PageModel, PageQuery } from '../common/pagination/page';
 import { PROVIDER_NAMES } from '../config/environment';
@@ -8,8 +8,8 @@ import { BACKUP_LEVELS, type BackupLevel } from '../providers/backup-provider';
 export class StartBackupBody {
   /** `full`, `incremental` or `differential` (Bacula only). An incremental with no full yet becomes a full. */
   @IsIn(BACKUP_LEVELS)
-  @ApiPropertyOptional({ enum: BACKUP_LEVELS, default: 'incremental' })
-  level: BackupLevel = 'incremental';
+  @ApiProperty({ enum: BACKUP_LEVELS, example: 'incremental' })
+  level!: BackupLevel;
 
   /** The engine; DEFAULT_PROVIDER when absent. */
   @IsOptional()

@@ -64,3 +64,38 @@ describe('HTTP errors are problem+json', () => {
     assert.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/);
   });
 });
+
+describe('request bodies', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(() => t.close());
+
+  it('a body that is not JSON is a 415 and starts nothing', async () => {
+    const res = await t
+      .http()
+      .put('/v1/scopes/backups.automatic-database-exports')
+      .set(t.auth('admin'))
+      .set('Content-Type', 'application/x-www-form-urlencoded')
+      .send('value=false');
+    assertProblem(res, 415, 'unsupported-media-type');
+    assert.equal(
+      (await t.http().get('/v1/scopes/backups.automatic-database-exports').set(t.auth('monitor'))).body.value,
+      true,
+    );
+  });
+
+  it('JSON that is not an object of the right shape is a 400', async () => {
+    for (const body of ['[]', '"x"', 'null', '{"value":{"nested":true}}']) {
+      const res = await t
+        .http()
+        .put('/v1/scopes/backups.automatic-database-exports')
+        .set(t.auth('admin'))
+        .set('Content-Type', 'application/json')
+        .send(body);
+      assert.equal(res.status, 400, `${body}: ${res.text}`);
+      assert.match(String(res.headers['content-type']), /problem\+json/);
+    }
+  });
+});

@@ -56,6 +56,8 @@ describe('duplicity through the API: back up, list, restore exactly', () => {
       const incremental = await runJob(t, `/v1/sites/${SITE_TREE.domain}/backups`, { level: 'incremental' });
       assert.equal(incremental.status, 'succeeded', JSON.stringify(incremental));
       assert.equal(incremental.result?.level, 'incremental');
+      assert.equal(incremental.progress.percent, 100);
+      assert.ok((incremental.progress.bytes ?? 0) > 4 * 1024 * 1024, "bytes read, from duplicity's statistics");
       jobs.push(incremental);
     }
   });

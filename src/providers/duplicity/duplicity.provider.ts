@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
 import { AppConfig } from '../../config/app-config';
@@ -112,17 +112,25 @@ export class DuplicityProvider implements BackupProvider {
     ];
     let statistics: Record<string, string | number> = {};
     const errors: DuplicityRecord[] = [];
+    // The previous backup's source size estimates this one's, so INFO 2 (bytes read so far) gives a percent.
+    const expected = await this.previousSourceSize(subject);
     const result = await this.duplicity(
-      [level, ...(await this.common(subject)), ...selection, '/', this.targetOf(subject)],
+      [level, '--verbosity', 'info', ...(await this.common(subject)), ...selection, '/', this.targetOf(subject)],
       context,
       (record) => {
         const event = interpretRecord(record);
         if (event.kind === 'statistics') statistics = event.values;
-        if (event.kind === 'bytes') context.progress({ bytes: event.bytes });
+        if (event.kind === 'bytes') {
+          const percent = expected ? Math.min(99, Math.round((event.bytes / expected) * 100)) : null;
+          context.progress({ bytes: event.bytes, percent });
+        }
         if (event.kind === 'error') errors.push(record);
       },
     );
     this.assertSucceeded(result, 'backup', errors);
+    const sourceSize = numberOr(statistics.SourceFileSize);
+    if (sourceSize !== null) await this.rememberSourceSize(subject, sourceSize);
+    context.progress({ percent: 100, bytes: sourceSize });
     return {
       level,
       restorePointId: null,
@@ -187,7 +195,13 @@ export class DuplicityProvider implements BackupProvider {
         dest,
       ];
       const errors: DuplicityRecord[] = [];
-      const result = await this.duplicity(args, context, (record) => record.level === 'ERROR' && errors.push(record));
+      const result = await this.duplicity(['--verbosity', 'info', ...args], context, (record) => {
+        const event = interpretRecord(record);
+        if (event.kind === 'error') errors.push(record);
+        if (event.kind === 'volumes' && event.total > 0) {
+          context.progress({ percent: Math.round(((index + event.done / event.total) / wanted.length) * 90) });
+        }
+      });
       this.assertSucceeded(result, 'restore', errors);
       // duplicity can exit 0 having restored nothing (a missing parent directory); check instead of trusting it.
       if (!existsSync(dest))
@@ -231,6 +245,21 @@ export class DuplicityProvider implements BackupProvider {
       () => this.logger.warn(`removed stale duplicity lock ${lock}`),
       () => undefined,
     );
+  }
+
+  private async previousSourceSize(subject: BackupSubject): Promise<number | null> {
+    try {
+      const state = JSON.parse(await readFile(join(await this.ensureDir('state'), `${subject.key}.json`), 'utf8')) as {
+        sourceSize?: unknown;
+      };
+      return typeof state.sourceSize === 'number' && state.sourceSize > 0 ? state.sourceSize : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async rememberSourceSize(subject: BackupSubject, sourceSize: number): Promise<void> {
+    await writeFile(join(await this.ensureDir('state'), `${subject.key}.json`), JSON.stringify({ sourceSize }));
   }
 
   private targetOf(subject: BackupSubject): string {

@@ -7,13 +7,16 @@ import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
 import { JobsModule } from './jobs/jobs.module';
 import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ProvidersModule } from './providers/providers.module';
 import { RestorePointsModule } from './restore-points/restore-points.module';
 import { RestoresModule } from './restores/restores.module';
 import { ScopesModule } from './scopes/scopes.module';
 import { ServerModule } from './server/server.module';
+import { SiteStatusModule } from './site-status/site-status.module';
 import { SitesModule } from './sites/sites.module';
 
 @Module({})
@@ -32,10 +35,13 @@ export class AppModule {
         ScopesModule,
         ProvidersModule,
         JobsModule,
+        IdempotencyModule,
         RestorePointsModule,
         BackupsModule,
         RestoresModule,
         ServerModule,
+        MetricsModule,
+        SiteStatusModule,
       ],
     };
   }

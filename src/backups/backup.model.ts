@@ -1,8 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
-import { PageModel, PageQuery } from '../common/pagination/page';
+import { PageQuery } from '../common/pagination/page';
 import { PROVIDER_NAMES } from '../config/environment';
-import { JobModel } from '../jobs/job.model';
 import { BACKUP_LEVELS, type BackupLevel } from '../providers/backup-provider';
 
 export class StartBackupBody {
@@ -22,7 +21,5 @@ export class StartBackupBody {
   @IsBoolean()
   exportDatabases?: boolean;
 }
-
-export class JobPageModel extends PageModel(JobModel) {}
 
 export class ListJobsQuery extends PageQuery {}

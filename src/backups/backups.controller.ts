@@ -10,16 +10,18 @@ import {
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { Principal } from '../auth/role';
 import { ProblemModel } from '../common/errors/problem.model';
 import { JobRepository } from '../jobs/job.repository';
 import { JobModel, toJobModel } from '../jobs/job.model';
+import { JobPageModel } from '../jobs/job-page.model';
 import { pageJobs } from '../jobs/job-page';
 import { SiteDirectory } from '../sites/site-directory';
 import { SiteRefPipe } from '../sites/site-ref.pipe';
 import type { SiteRef } from '../sites/site-ref';
 import { SITE_PARAM } from '../sites/sites.controller';
-import { JobPageModel, ListJobsQuery, StartBackupBody } from './backup.model';
+import { ListJobsQuery, StartBackupBody } from './backup.model';
 import { BackupsService } from './backups.service';
 
 @ApiTags('backups')
@@ -34,6 +36,7 @@ export class BackupsController {
   /** Start a backup of the site; returns the queued job at once. */
   @Post()
   @HttpCode(202)
+  @Idempotent()
   @RequireRole('operator')
   @ApiParam(SITE_PARAM)
   @ApiAcceptedResponse({ type: JobModel, description: 'Queued; follow it at the Location header' })

@@ -69,4 +69,19 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (provider, subject)
       );`,
   },
+  {
+    id: 4,
+    name: 'idempotency keys',
+    sql: `
+      CREATE TABLE idempotency_keys (
+        principal TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status_code INTEGER NOT NULL,
+        job_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (principal, key)
+      );
+      CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);`,
+  },
 ];

@@ -154,7 +154,6 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     this.running.set(job.id, entry);
     entry.done = this.execute(job, controller).finally(() => {
       this.running.delete(job.id);
-      this.emit(job.id);
       setImmediate(() => this.pump());
     });
   }
@@ -173,6 +172,7 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
       if (controller.signal.aborted) throw controller.signal.reason;
       this.repository.transition(job.id, ['running'], 'succeeded', { result });
       log.write('job succeeded');
+      this.emit(job.id);
     } catch (error) {
       run.flush();
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
@@ -184,6 +184,7 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
         error: { code: failure.code, message: failure.message },
       });
       log.write(`job ${status}: [${failure.code}] ${failure.message}`);
+      this.emit(job.id);
       if (status === 'failed' && !(reason instanceof JobFailure)) {
         this.logger.error({ err: reason, jobId: job.id }, 'job failed unexpectedly');
       }

@@ -96,6 +96,28 @@ export class JobRepository {
     );
   }
 
+  /** The newest succeeded backup job of a site, per provider. */
+  lastSuccessfulBackups(site: string): Job[] {
+    return (
+      this.catalog.db
+        .prepare(
+          `SELECT * FROM jobs WHERE seq IN (
+             SELECT MAX(seq) FROM jobs WHERE site = ? AND kind = 'backup' AND status = 'succeeded' GROUP BY provider
+           ) ORDER BY provider`,
+        )
+        .all(site) as JobRow[]
+    ).map(toJob);
+  }
+
+  /** Queued and running jobs of a site, oldest first. */
+  active(site: string): Job[] {
+    return (
+      this.catalog.db
+        .prepare(`SELECT * FROM jobs WHERE site = ? AND status IN ('queued', 'running') ORDER BY seq`)
+        .all(site) as JobRow[]
+    ).map(toJob);
+  }
+
   list(filter: JobFilter): Job[] {
     const where: string[] = [];
     const args: Array<string | number> = [];

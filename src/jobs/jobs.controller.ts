@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, Post, Res, StreamableFile } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiConflictResponse,
@@ -15,6 +15,10 @@ import { ProblemModel } from '../common/errors/problem.model';
 import { JobEngine } from './job-engine';
 import { JobLogStore } from './job-log.store';
 import { JobModel, toJobModel } from './job.model';
+import { JobPageModel } from './job-page.model';
+import { pageJobs } from './job-page';
+import { ListAllJobsQuery } from './job-query.model';
+import { JobRepository } from './job.repository';
 
 const JOB_PARAM = { name: 'id', format: 'uuid', description: 'The job id from the 202 response' };
 
@@ -24,7 +28,21 @@ export class JobsController {
   constructor(
     private readonly engine: JobEngine,
     private readonly logs: JobLogStore,
+    private readonly repository: JobRepository,
   ) {}
+
+  /** List jobs of every kind, newest first, filtered; the cursor stays stable while new jobs arrive. */
+  @Get()
+  @RequireRole('monitor')
+  @ApiOkResponse({ type: JobPageModel })
+  list(@Query() query: ListAllJobsQuery): JobPageModel {
+    const { cursor, limit, since, until, ...filter } = query;
+    return pageJobs(
+      this.repository,
+      { ...filter, since: since && new Date(since).toISOString(), until: until && new Date(until).toISOString() },
+      { cursor, limit },
+    );
+  }
 
   /** Get a job: status, progress, steps, result or error. */
   @Get(':id')

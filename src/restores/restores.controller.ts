@@ -2,6 +2,7 @@ import { Body, Controller, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiNotFoundResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { Principal } from '../auth/role';
 import { ProblemModel } from '../common/errors/problem.model';
 import { JobModel, toJobModel } from '../jobs/job.model';
@@ -19,6 +20,7 @@ export class RestoresController {
   /** Restore a restore point into staging (operator) or in place (admin); returns the queued job. */
   @Post()
   @HttpCode(202)
+  @Idempotent()
   @RequireRole('operator')
   @ApiParam(SITE_PARAM)
   @ApiAcceptedResponse({ type: JobModel })

@@ -8,12 +8,14 @@ import {
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { Principal } from '../auth/role';
 import { ProblemModel } from '../common/errors/problem.model';
-import { StartBackupBody, JobPageModel, ListJobsQuery } from '../backups/backup.model';
+import { StartBackupBody, ListJobsQuery } from '../backups/backup.model';
 import { BackupSubjects, SERVER_SUBJECT } from '../backups/backup-subjects';
 import { BackupsService } from '../backups/backups.service';
 import { JobModel, toJobModel } from '../jobs/job.model';
+import { JobPageModel } from '../jobs/job-page.model';
 import { pageJobs } from '../jobs/job-page';
 import { JobRepository } from '../jobs/job.repository';
 import { ListRestorePointsQuery, RestorePointPageModel } from '../restore-points/restore-point.model';
@@ -36,6 +38,7 @@ export class ServerController {
   /** Start a backup of the server-wide locations (never raw database directories). */
   @Post('backups')
   @HttpCode(202)
+  @Idempotent()
   @RequireRole('operator')
   @ApiAcceptedResponse({ type: JobModel })
   @ApiBadRequestResponse({ type: ProblemModel })
@@ -69,6 +72,7 @@ export class ServerController {
   /** Restore a server restore point, whole, into a staging directory. */
   @Post('restores')
   @HttpCode(202)
+  @Idempotent()
   @RequireRole('operator')
   @ApiAcceptedResponse({ type: JobModel })
   @ApiBadRequestResponse({ type: ProblemModel })

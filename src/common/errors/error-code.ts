@@ -19,6 +19,7 @@ export enum ErrorCode {
   UnsupportedMediaType = 'unsupported-media-type',
   ScopeStoreFailed = 'scope-store-failed',
   ShuttingDown = 'shutting-down',
+  IdempotencyKeyReused = 'idempotency-key-reused',
   NotReady = 'not-ready',
   Internal = 'internal',
 }
@@ -43,6 +44,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   [ErrorCode.ProviderUnavailable]: 503,
   [ErrorCode.ScopeStoreFailed]: 502,
   [ErrorCode.ShuttingDown]: 503,
+  [ErrorCode.IdempotencyKeyReused]: 422,
   [ErrorCode.NotReady]: 503,
   [ErrorCode.Internal]: 500,
 };
@@ -67,6 +69,7 @@ export const ERROR_TITLE: Record<ErrorCode, string> = {
   [ErrorCode.ProviderUnavailable]: 'The backup provider is unavailable',
   [ErrorCode.ScopeStoreFailed]: 'The panel did not answer as expected',
   [ErrorCode.ShuttingDown]: 'The service is shutting down',
+  [ErrorCode.IdempotencyKeyReused]: 'The Idempotency-Key was used for another request',
   [ErrorCode.NotReady]: 'The service is not ready',
   [ErrorCode.Internal]: 'Internal error',
 };

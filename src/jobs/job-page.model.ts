@@ -1,0 +1,4 @@
+import { PageModel } from '../common/pagination/page';
+import { JobModel } from './job.model';
+
+export class JobPageModel extends PageModel(JobModel) {}

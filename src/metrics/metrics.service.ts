@@ -80,7 +80,7 @@ export class MetricsService implements OnModuleInit {
         this.set({ status: 'running' }, rows.find((row) => row.status === 'running')?.n ?? 0);
       },
     });
-    const sites = () => this.sites.list();
+    const listSites = () => this.sites.list();
     const defaultProvider = () => this.providers.get().name;
     const availability = () => this.providerAvailability();
     new Gauge({
@@ -99,7 +99,7 @@ export class MetricsService implements OnModuleInit {
         // Sites never backed up show as 0, so "older than 26 hours" alerts catch them too.
         const backedUp = new Set(rows.map((row) => row.site));
         const provider = defaultProvider();
-        for (const site of await sites()) {
+        for (const site of await listSites()) {
           if (!backedUp.has(site.id)) this.set({ site: site.id, provider }, 0);
         }
       },

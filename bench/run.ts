@@ -8,7 +8,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './support';
 
-const BENCHMARKS = ['site-discovery', 'duplicity-backup'];
+const BENCHMARKS = ['site-discovery', 'duplicity-backup', 'load'];
 
 function main(): void {
   const [only, ...rest] = process.argv.slice(2);

@@ -45,6 +45,8 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     next(bodyParserError(error, config.bodyLimit)),
   );
   app.disable('x-powered-by');
+  // Responses are small and never cached by clients; hashing every body for an ETag only costs CPU.
+  app.set('etag', false);
   app.set('query parser', 'simple');
   app.useGlobalPipes(new ProblemValidationPipe());
   const routes = app.get(RouteTable);

@@ -7,7 +7,6 @@ import { ProviderRegistry } from '../providers/provider-registry';
 import { SiteDirectory } from '../sites/site-directory';
 
 const PREFIX = 'apiscp_backup_';
-const PROVIDER_STATUS_TTL_MS = 30_000;
 
 /**
  * Prometheus metrics. Counts and "last success" values are read from the catalog at scrape time, so they survive
@@ -17,7 +16,6 @@ const PROVIDER_STATUS_TTL_MS = 30_000;
 export class MetricsService implements OnModuleInit {
   readonly registry = new Registry();
   private readonly duration: Histogram<'kind' | 'provider' | 'status'>;
-  private providerStatus: { at: number; values: Array<{ name: string; up: boolean }> } = { at: 0, values: [] };
   /** Extra collectors other modules register (exports, webhooks). */
   private readonly extra: Array<() => void> = [];
 
@@ -150,15 +148,11 @@ export class MetricsService implements OnModuleInit {
     this.duration.observe({ kind: job.kind, provider: job.provider ?? '', status: job.status }, seconds);
   }
 
-  private async providerAvailability(): Promise<Array<{ name: string; up: boolean }>> {
-    if (Date.now() - this.providerStatus.at > PROVIDER_STATUS_TTL_MS) {
-      const values = await Promise.all(
-        this.providers
-          .all()
-          .map(async (provider) => ({ name: provider.name, up: (await provider.status()).available })),
-      );
-      this.providerStatus = { at: Date.now(), values };
-    }
-    return this.providerStatus.values;
+  private providerAvailability(): Promise<Array<{ name: string; up: boolean }>> {
+    return Promise.all(
+      this.providers
+        .all()
+        .map(async (provider) => ({ name: provider.name, up: (await this.providers.status(provider)).available })),
+    );
   }
 }

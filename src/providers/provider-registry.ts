@@ -2,18 +2,38 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { AppConfig } from '../config/app-config';
-import { BACKUP_PROVIDERS, type BackupLevel, type BackupProvider } from './backup-provider';
+import { BACKUP_PROVIDERS, type BackupLevel, type BackupProvider, type ProviderStatus } from './backup-provider';
+
+const STATUS_TTL_MS = 15_000;
 
 /** The enabled providers, by name. */
 @Injectable()
 export class ProviderRegistry {
   private readonly byName: Map<string, BackupProvider>;
+  private readonly statuses = new Map<string, { at: number; value: Promise<ProviderStatus> }>();
 
   constructor(
     @Inject(BACKUP_PROVIDERS) providers: BackupProvider[],
     private readonly config: AppConfig,
   ) {
     this.byName = new Map(providers.map((provider) => [provider.name, provider]));
+  }
+
+  /**
+   * A provider's status, cached briefly: probing runs the engine's binary (or asks a director), far too slow to do on
+   * every request or scrape.
+   */
+  status(provider: BackupProvider): Promise<ProviderStatus> {
+    const cached = this.statuses.get(provider.name);
+    if (cached && Date.now() - cached.at < STATUS_TTL_MS) return cached.value;
+    const value = provider.status().catch((error: unknown): ProviderStatus => ({
+      available: false,
+      version: null,
+      reason: error instanceof Error ? error.message : String(error),
+      warnings: [],
+    }));
+    this.statuses.set(provider.name, { at: Date.now(), value });
+    return value;
   }
 
   all(): BackupProvider[] {

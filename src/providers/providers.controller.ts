@@ -23,7 +23,7 @@ export class ProvidersController {
         name: provider.name,
         levels: [...provider.levels],
         default: provider.name === this.config.defaultProvider,
-        ...(await provider.status()),
+        ...(await this.registry.status(provider)),
       })),
     );
   }

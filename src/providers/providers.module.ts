@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { BACKUP_PROVIDERS, type BackupProvider } from './backup-provider';
+import { BaculaProvider } from './bacula/bacula.provider';
 import { DuplicityProvider } from './duplicity/duplicity.provider';
 import { FsAttributesModule } from './fs-attributes/fs-attributes.module';
 import { ProviderRegistry } from './provider-registry';
@@ -12,9 +13,10 @@ import { ProvidersController } from './providers.controller';
   controllers: [ProvidersController],
   providers: [
     DuplicityProvider,
+    BaculaProvider,
     {
       provide: BACKUP_PROVIDERS,
-      inject: [AppConfig, DuplicityProvider],
+      inject: [AppConfig, DuplicityProvider, BaculaProvider],
       useFactory: (config: AppConfig, ...engines: BackupProvider[]): BackupProvider[] =>
         config.providers
           .map((name) => engines.find((engine) => engine.name === name))

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { execa, type Options, type ResultPromise } from 'execa';
+import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -53,6 +54,7 @@ export interface RunResult {
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const STDERR_TAIL_LINES = 40;
+const CHILD_NICENESS = 10;
 
 /**
  * The one door to child processes: argument arrays only (never a shell), an explicit environment, output read as
@@ -101,6 +103,12 @@ export class ProcessRunner implements OnApplicationShutdown {
     };
     if (pid !== undefined) {
       this.live.set(pid, killGroup);
+      // Backup tools yield the CPU to the hosted sites and to this API; their children inherit it.
+      try {
+        setPriority(pid, CHILD_NICENESS);
+      } catch {
+        // already exited
+      }
       request.onSpawn?.(pid);
     }
 

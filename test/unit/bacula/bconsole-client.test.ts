@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AppError } from '../../../src/common/errors/app-error';
+import { ErrorCode } from '../../../src/common/errors/error-code';
+import type { ProcessRunner, RunRequest, RunResult } from '../../../src/common/process/process-runner';
+import { loadConfig } from '../../../src/config/load-config';
+import { JobFailure } from '../../../src/jobs/job-failure';
+import { BconsoleClient } from '../../../src/providers/bacula/bconsole-client';
+import { fixture } from './bacula-fixtures';
+
+/** A runner that prints canned output, and remembers what it was asked to run. */
+class FakeRunner {
+  readonly requests: RunRequest[] = [];
+  constructor(private readonly reply: Partial<RunResult> & { output: string }) {}
+
+  run(request: RunRequest): Promise<RunResult> {
+    this.requests.push(request);
+    for (const line of this.reply.output.split('\n')) request.onLine?.('stdout', line);
+    return Promise.resolve({
+      exitCode: 0,
+      signal: null,
+      timedOut: false,
+      cancelled: false,
+      stdout: '',
+      stderrTail: '',
+      durationMs: 1,
+      pid: 1,
+      ...this.reply,
+    });
+  }
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function rejection(work: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await work();
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('BconsoleClient', () => {
+  let dir: string;
+  let conf: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bconsole-client-'));
+    conf = join(dir, 'bconsole.conf');
+    writeFileSync(
+      conf,
+      `Director {\n  Name = t-dir\n  DIRport = ${await closedPort()}\n  address = 127.0.0.1\n  Password = "secret"\n}\n`,
+    );
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const client = (runner: FakeRunner): BconsoleClient =>
+    new BconsoleClient(
+      runner as unknown as ProcessRunner,
+      loadConfig({ BACULA_BCONSOLE_CONFIG: conf, BACULA_TIMEOUT_SECONDS: '7' }),
+    );
+
+  it('sends the commands on stdin, one a line, with the configured timeout, and returns the whole transcript', async () => {
+    const runner = new FakeRunner({ output: fixture('run-queued.txt') });
+    const text = await client(runner).command(['run job=apiscp-site12 level=Full yes']);
+    assert.match(text, /Job queued\. JobId=1/);
+    assert.equal(runner.requests[0].command, 'bconsole');
+    assert.deepEqual(runner.requests[0].args, ['-n', '-c', conf]);
+    assert.equal(runner.requests[0].input, 'run job=apiscp-site12 level=Full yes\n');
+    assert.equal(runner.requests[0].timeoutMs, 7000);
+  });
+
+  it('refuses a command holding a newline, which would smuggle in another command', async () => {
+    const runner = new FakeRunner({ output: '' });
+    const error = await rejection(() => client(runner).command(['show job=x\ndelete jobid=1']));
+    assert.ok(error instanceof JobFailure && error.code === 'bacula-invalid-command');
+    assert.equal(runner.requests.length, 0);
+  });
+
+  it('explains a stopped director with the probe of its port, whatever bconsole exited with', async () => {
+    const error = await rejection(() =>
+      client(new FakeRunner({ output: fixture('bconsole-director-down.txt'), exitCode: 1 })).command(['version']),
+    );
+    assert.ok(error instanceof AppError, String(error));
+    assert.equal(error.code, ErrorCode.ProviderUnavailable);
+    assert.match(error.detail, /^The Bacula director at 127\.0\.0\.1:\d+ refuses connections \(is it running\?\)\.$/);
+    const probe = await client(new FakeRunner({ output: '' })).probeDirector();
+    assert.equal(probe.reachable, false);
+    assert.equal(probe.failure, 'refused');
+  });
+
+  it('names a wrong password, a missing bconsole and a broken configuration', async () => {
+    const password = await rejection(() =>
+      client(new FakeRunner({ output: fixture('bconsole-bad-password.txt'), exitCode: 1 })).command(['version']),
+    );
+    assert.ok(password instanceof AppError);
+    assert.match(password.detail, /refused bconsole's login: the password in .*bconsole\.conf does not match/);
+    const missing = await rejection(() => client(new FakeRunner({ output: '', exitCode: 127 })).command(['version']));
+    assert.ok(missing instanceof AppError);
+    assert.match(missing.detail, /bconsole is not installed/);
+    const broken = await rejection(() =>
+      client(
+        new FakeRunner({
+          output: 'Config error: Cannot open config file "/x": No such file or directory',
+          exitCode: 1,
+        }),
+      ).command(['version']),
+    );
+    assert.ok(broken instanceof AppError);
+    assert.match(broken.detail, /bconsole cannot use .*: Cannot open config file/);
+  });
+
+  it('reports a command that outlives its timeout after the director answered', async () => {
+    const error = await rejection(() =>
+      client(
+        new FakeRunner({ output: fixture('wait-ok.txt').split('wait')[0], timedOut: true, exitCode: null }),
+      ).command(['estimate job=x']),
+    );
+    assert.ok(error instanceof JobFailure);
+    assert.equal(error.code, 'bacula-timeout');
+    assert.match(error.message, /`estimate job=x` within 7 s/);
+  });
+
+  it('turns a cancelled run into the abort reason', async () => {
+    const controller = new AbortController();
+    const reason = new JobFailure('cancelled', 'by the test');
+    controller.abort(reason);
+    const error = await rejection(() =>
+      client(new FakeRunner({ output: '', cancelled: true, exitCode: null })).command(['wait jobid=1'], {
+        signal: controller.signal,
+      }),
+    );
+    assert.equal(error, reason);
+  });
+});

@@ -6,6 +6,7 @@ import { CatalogModule } from './catalog/catalog.module';
 import { CommonModule } from './common/common.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { ExportJobsModule } from './exports/export-jobs.module';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { JobsModule } from './jobs/jobs.module';
@@ -40,6 +41,7 @@ export class AppModule {
         BackupsModule,
         RestoresModule,
         ServerModule,
+        ExportJobsModule,
         MetricsModule,
         SiteStatusModule,
       ],

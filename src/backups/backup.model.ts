@@ -20,6 +20,11 @@ export class StartBackupBody {
   @IsOptional()
   @IsBoolean()
   exportDatabases?: boolean;
+
+  /** Back the files up even when a database export failed (the failure is listed in the result's warnings). */
+  @IsOptional()
+  @IsBoolean()
+  continueOnExportFailure?: boolean;
 }
 
 export class ListJobsQuery extends PageQuery {}

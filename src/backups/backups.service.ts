@@ -4,17 +4,27 @@ import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
 import type { Job } from '../jobs/job';
 import type { BackupLevel } from '../providers/backup-provider';
 import { BackupSubjects, SERVER_SUBJECT } from './backup-subjects';
+import { ExportJobsService, type ExportSummary } from '../exports/export-jobs.service';
+import { JobFailure } from '../jobs/job-failure';
+import { ScopesService } from '../scopes/scopes.service';
+import { parseSiteRef } from '../sites/site-ref';
 import { ProviderRegistry } from '../providers/provider-registry';
 import { RestorePointsService } from '../restore-points/restore-points.service';
 import { SiteDirectory } from '../sites/site-directory';
 import type { SiteRef } from '../sites/site-ref';
 
-type BackupBody = { level: BackupLevel; provider?: string; exportDatabases?: boolean };
+type BackupBody = {
+  level: BackupLevel;
+  provider?: string;
+  exportDatabases?: boolean;
+  continueOnExportFailure?: boolean;
+};
 
 export interface BackupParams {
   level: BackupLevel;
   provider: string;
   exportDatabases: boolean;
+  continueOnExportFailure: boolean;
 }
 
 /** Starts site backups as jobs and runs them: the provider's backup, then a refresh of the restore points. */
@@ -28,6 +38,8 @@ export class BackupsService implements JobHandler, OnModuleInit {
     private readonly sites: SiteDirectory,
     private readonly restorePoints: RestorePointsService,
     private readonly subjects: BackupSubjects,
+    private readonly scopes: ScopesService,
+    private readonly exportJobs: ExportJobsService,
   ) {}
 
   onModuleInit(): void {
@@ -36,7 +48,9 @@ export class BackupsService implements JobHandler, OnModuleInit {
 
   async start(ref: SiteRef, body: BackupBody, by: Principal): Promise<Job> {
     const site = await this.sites.resolve(ref);
-    return this.enqueue(site.id, body, by);
+    // With the panel's nightly exports off, a backup exports first so it never carries a stale export.
+    const exportDatabases = body.exportDatabases ?? !(await this.scopes.automaticDatabaseExports());
+    return this.enqueue(site.id, { ...body, exportDatabases }, by);
   }
 
   /** The server-wide locations (the seed's grants exports and mailbox maps) as their own backup. */
@@ -50,6 +64,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
       level: body.level,
       provider: provider.name,
       exportDatabases: body.exportDatabases ?? false,
+      continueOnExportFailure: body.continueOnExportFailure ?? false,
     };
     return this.engine.enqueue({
       kind: 'backup',
@@ -58,7 +73,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
       level: body.level,
       params: { ...params },
       requestedBy: by.name,
-      steps: ['backup', 'restore-points'],
+      steps: [...(params.exportDatabases ? ['export-databases'] : []), 'backup', 'restore-points'],
     });
   }
 
@@ -66,6 +81,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
     const params = run.job.params as unknown as BackupParams;
     const provider = this.registry.get(params.provider);
     const subject = await this.subjects.resolve(run.job.site!);
+    const exported = params.exportDatabases ? await this.exportFirst(run, params) : null;
     const outcome = await run.step(
       'backup',
       () => provider.backup({ subject, level: params.level }, run),
@@ -83,9 +99,35 @@ export class BackupsService implements JobHandler, OnModuleInit {
       restorePoint: outcome.restorePointId ?? newest?.id ?? null,
       bytes: outcome.bytes,
       files: outcome.files,
-      warnings: outcome.warnings,
+      warnings: [
+        ...outcome.warnings,
+        ...(exported?.failed.map((f) => `export of ${f.engine}/${f.database ?? '*'} failed: ${f.message}`) ?? []),
+      ],
       notes: outcome.notes,
+      exports: exported?.files ?? [],
     };
+  }
+
+  /** Exports the site's databases into its tree before the files are backed up; a failure stops the job unless asked. */
+  private async exportFirst(run: JobRun, params: BackupParams): Promise<ExportSummary> {
+    const site = await this.sites.resolve(parseSiteRef(run.job.site!));
+    return run.step(
+      'export-databases',
+      async () => {
+        const summary = await this.exportJobs.exportSites([site], run);
+        if (summary.failed.length > 0 && !params.continueOnExportFailure) {
+          throw new JobFailure(
+            'export-failed',
+            `the database export failed, so no files were backed up (${summary.failed
+              .map((f) => `${f.engine}/${f.database ?? '*'}: ${f.message}`)
+              .join('; ')}); pass continueOnExportFailure to back up anyway`,
+          );
+        }
+        return summary;
+      },
+      (summary) =>
+        `${summary.exported} database(s) exported${summary.failed.length ? `, ${summary.failed.length} failed` : ''}`,
+    );
   }
 
   async recover(job: Job): Promise<void> {

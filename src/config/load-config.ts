@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { AppConfig, ProviderName } from './app-config';
+import { CronExpression } from '../common/schedule/cron';
 import { Environment } from './environment';
 
 /** Variables without a default, which `new Environment()` does not list. */
@@ -56,6 +57,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push(
       `DEFAULT_PROVIDER: ${env.DEFAULT_PROVIDER} is not one of the enabled PROVIDERS (${providers.join(', ')})`,
     );
+  }
+  try {
+    new CronExpression(env.EXPORT_SCHEDULE);
+  } catch (error) {
+    problems.push(`EXPORT_SCHEDULE: ${(error as Error).message}`);
   }
   const extraServerPaths = (env.SERVER_BACKUP_EXTRA_PATHS ?? '').split(',').filter(Boolean);
   for (const path of extraServerPaths) {

@@ -56,7 +56,8 @@ export class DatabaseConnections {
         });
         args.push(`--defaults-extra-file=${optionFile}`);
       }
-      args.push(`--user=${user}`);
+      // The clients' default follows the locale, which the runner pins to C.UTF-8; say it anyway.
+      args.push(`--user=${user}`, '--default-character-set=utf8mb4');
       if (socket) args.push('--protocol=SOCKET', `--socket=${socket}`);
       else if (host === 'localhost') args.push('--host=localhost');
       else args.push('--protocol=TCP', `--host=${host}`, `--port=${port}`);

@@ -43,7 +43,10 @@ export class DatabaseServers {
               timeoutMs: LIST_TIMEOUT_MS,
             });
       if (result.exitCode !== 0) {
-        throw new ExportError(classifyFailure(result), `cannot list the databases of ${connection.label}: ${why(result)}`);
+        throw new ExportError(
+          classifyFailure(result),
+          `cannot list the databases of ${connection.label}: ${why(result)}`,
+        );
       }
       return result.stdout.split('\n').filter((name) => name.length > 0);
     });
@@ -64,7 +67,12 @@ export function classifyFailure(result: RunResult): 'server-unreachable' | 'acce
 
 /** The most telling part of a failed run: the last lines of stderr, or how it ended. */
 export function why(result: RunResult): string {
-  const tail = result.stderrTail.trim().split('\n').slice(-5).join(' | ');
+  const tail = result.stderrTail
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-5)
+    .join(' | ');
   if (result.timedOut) return `timed out${tail ? `: ${tail}` : ''}`;
   if (tail) return tail;
   return result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`;

@@ -36,7 +36,14 @@ export interface ExportEntry {
 }
 
 export type ExportErrorCode =
-  'server-unreachable' | 'dump-failed' | 'write-failed' | 'cancelled' | 'no-output' | 'tool-failed' | 'unsafe-path';
+  | 'server-unreachable'
+  | 'access-denied'
+  | 'dump-failed'
+  | 'write-failed'
+  | 'cancelled'
+  | 'no-output'
+  | 'tool-failed'
+  | 'unsafe-path';
 
 export interface ExportStepResult {
   site: string;

@@ -111,6 +111,11 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     return this.get(id);
   }
 
+  /** Whether a job of this kind is queued or running. */
+  hasActive(kind: JobKind): boolean {
+    return this.repository.countActive(kind) > 0;
+  }
+
   runningCount(): number {
     return this.running.size;
   }
@@ -215,8 +220,10 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     const setStep = (name: string, patch: Partial<JobStep>) => {
       let step = steps.find((candidate) => candidate.name === name);
       if (!step) {
+        // A step found on the way (one per database) goes before the steps still to come, so the list reads in order.
         step = { name, status: 'pending', startedAt: null, finishedAt: null, detail: null };
-        steps.push(step);
+        const firstPending = steps.findIndex((candidate) => candidate.status === 'pending');
+        steps.splice(firstPending < 0 ? steps.length : firstPending, 0, step);
       }
       Object.assign(step, patch);
       repository.saveSteps(job.id, steps);

@@ -109,6 +109,13 @@ export class JobRepository {
     ).map(toJob);
   }
 
+  countActive(kind: JobKind): number {
+    const row = this.catalog.db
+      .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE kind = ? AND status IN ('queued', 'running')`)
+      .get(kind) as { n: number };
+    return row.n;
+  }
+
   /** Queued and running jobs of a site, oldest first. */
   active(site: string): Job[] {
     return (

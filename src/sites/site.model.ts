@@ -27,6 +27,28 @@ export class SiteModel {
   paths!: SitePathsModel;
 }
 
+export class SiteDatabaseModel {
+  @ApiProperty({ enum: ['mysql', 'pgsql'] })
+  engine!: string;
+  @ApiProperty({ example: 'shop1_wp' })
+  name!: string;
+}
+
+export class DatabaseServerProblemModel {
+  @ApiProperty({ enum: ['mysql', 'pgsql'] })
+  engine!: string;
+  message!: string;
+}
+
+/** One site, with its databases: those whose names start with its ApisCP database prefix. */
+export class SiteDetailModel extends SiteModel {
+  @ApiProperty({ type: [SiteDatabaseModel] })
+  databases!: SiteDatabaseModel[];
+  /** Database servers that could not be asked, so the list may be short. */
+  @ApiProperty({ type: [DatabaseServerProblemModel] })
+  databaseServersUnavailable!: DatabaseServerProblemModel[];
+}
+
 export class SitePageModel extends PageModel(SiteModel) {}
 
 export class ListSitesQuery extends PageQuery {

@@ -4,7 +4,7 @@ import { RequireRole } from '../auth/auth.decorators';
 import { ProblemModel } from '../common/errors/problem.model';
 import { SiteRefPipe } from './site-ref.pipe';
 import type { SiteRef } from './site-ref';
-import { ListSitesQuery, SiteModel, SitePageModel } from './site.model';
+import { ListSitesQuery, SiteDetailModel, SitePageModel } from './site.model';
 import { SitesService } from './sites.service';
 
 export const SITE_PARAM = { name: 'site', description: '`siteN` or one of the site’s domain names', example: 'site1' };
@@ -23,14 +23,14 @@ export class SitesController {
     return this.sites.list(query);
   }
 
-  /** Get one site by `siteN` or by domain. */
+  /** Get one site by `siteN` or by domain, with its databases. */
   @Get(':site')
   @RequireRole('monitor')
   @ApiParam(SITE_PARAM)
-  @ApiOkResponse({ type: SiteModel })
+  @ApiOkResponse({ type: SiteDetailModel })
   @ApiBadRequestResponse({ type: ProblemModel, description: 'Not a site id or domain name' })
   @ApiNotFoundResponse({ type: ProblemModel, description: 'No such site' })
-  get(@Param('site', SiteRefPipe) site: SiteRef): Promise<SiteModel> {
+  get(@Param('site', SiteRefPipe) site: SiteRef): Promise<SiteDetailModel> {
     return this.sites.get(site);
   }
 }

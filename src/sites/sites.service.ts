@@ -2,14 +2,18 @@ import { Injectable } from '@nestjs/common';
 import { decodeCursor, encodeCursor, type Page } from '../common/pagination/page';
 import { backupPathsOf, type Site } from './site';
 import { SiteDirectory } from './site-directory';
-import type { ListSitesQuery, SiteModel } from './site.model';
+import type { ListSitesQuery, SiteDetailModel, SiteModel } from './site.model';
+import { ExportsService } from '../exports/exports.service';
 import type { SiteRef } from './site-ref';
 
 const DEFAULT_LIMIT = 100;
 
 @Injectable()
 export class SitesService {
-  constructor(private readonly directory: SiteDirectory) {}
+  constructor(
+    private readonly directory: SiteDirectory,
+    private readonly exports: ExportsService,
+  ) {}
 
   async list(query: ListSitesQuery): Promise<Page<SiteModel>> {
     let sites = await this.directory.list();
@@ -25,8 +29,17 @@ export class SitesService {
     return { items: items.map(toModel), nextCursor: more ? encodeCursor(items.at(-1)!.number) : null };
   }
 
-  async get(ref: SiteRef): Promise<SiteModel> {
-    return toModel(await this.directory.resolve(ref));
+  async get(ref: SiteRef): Promise<SiteDetailModel> {
+    const site = await this.directory.resolve(ref);
+    const plan = await this.exports.planExport([site]);
+    return {
+      ...toModel(site),
+      databases: plan.steps.map((step) => ({ engine: step.engine, name: step.database })),
+      databaseServersUnavailable: plan.unlisted.map((problem) => ({
+        engine: problem.engine,
+        message: problem.error.message,
+      })),
+    };
   }
 }
 

@@ -7,7 +7,14 @@ export interface JobBody {
   site: string | null;
   level: string | null;
   progress: { phase: string | null; percent: number | null; bytes: number | null };
-  steps: Array<{ name: string; status: string; detail: string | null }>;
+  steps: Array<{
+    name: string;
+    status: string;
+    detail: string | null;
+    startedAt: string | null;
+    finishedAt: string | null;
+  }>;
+  request?: Record<string, unknown>;
   result: Record<string, unknown> | null;
   error: { code: string; message: string } | null;
   createdAt: string;

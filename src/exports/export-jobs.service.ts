@@ -1,0 +1,177 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import type { Principal } from '../auth/role';
+import { AppError } from '../common/errors/app-error';
+import { ErrorCode } from '../common/errors/error-code';
+import type { Job } from '../jobs/job';
+import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
+import { JobFailure } from '../jobs/job-failure';
+import type { Site } from '../sites/site';
+import { SiteDirectory } from '../sites/site-directory';
+import { parseSiteRef } from '../sites/site-ref';
+import type { ExportStepResult } from './export.model';
+import { ExportsService } from './exports.service';
+
+export interface ExportSummary {
+  exported: number;
+  failed: Array<{ site: string; engine: string; database: string | null; code: string; message: string }>;
+  files: Array<{ site: string; engine: string; database: string; file: string; bytes: number; sha256: string }>;
+}
+
+/** Export jobs (`POST /v1/exports`, the nightly run) and the export step of a backup. */
+@Injectable()
+export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicationBootstrap {
+  readonly kind = 'export' as const;
+  private readonly logger = new Logger(ExportJobsService.name);
+
+  constructor(
+    private readonly engine: JobEngine,
+    private readonly exports: ExportsService,
+    private readonly sites: SiteDirectory,
+  ) {}
+
+  onModuleInit(): void {
+    this.engine.register(this);
+  }
+
+  /** Removes what exports killed mid-way left behind, in the background so start-up stays fast. */
+  onApplicationBootstrap(): void {
+    void this.sites
+      .list()
+      .then(async (sites) => {
+        let removed = 0;
+        for (const site of sites) removed += (await this.exports.removeLeftovers(site)).length;
+        if (removed > 0) this.logger.warn(`removed ${removed} partial export file(s) left by an interrupted export`);
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'leftover export cleanup failed'));
+  }
+
+  /** Starts an export of the named sites (all when absent); every name must exist, or nothing starts. */
+  async start(refs: string[] | undefined, by: Principal | null): Promise<Job> {
+    const sites = refs ? await this.resolveAll(refs) : null;
+    return this.engine.enqueue({
+      kind: 'export',
+      site: sites?.length === 1 ? sites[0].id : null,
+      provider: null,
+      level: null,
+      params: { sites: sites ? sites.map((site) => site.id) : null },
+      requestedBy: by?.name ?? 'schedule',
+    });
+  }
+
+  hasActiveExport(): boolean {
+    return this.engine.hasActive('export');
+  }
+
+  async run(run: JobRun): Promise<Record<string, unknown>> {
+    const wanted = (run.job.params as { sites: string[] | null }).sites;
+    const sites = wanted
+      ? await Promise.all(wanted.map((id) => this.sites.resolve(parseSiteRef(id))))
+      : await this.sites.list();
+    const summary = await this.exportSites(sites, run);
+    if (summary.failed.length > 0) {
+      throw new JobFailure(
+        'export-failed',
+        `${summary.failed.length} database export(s) failed: ${summary.failed
+          .map((failure) => `${failure.site}/${failure.engine}/${failure.database ?? '*'} (${failure.message})`)
+          .join('; ')}`,
+      );
+    }
+    return { sites: sites.length, ...summary };
+  }
+
+  /**
+   * Exports every database of `sites`, one job step per database, carrying on past failures; the caller decides
+   * what a failure means.
+   */
+  async exportSites(sites: readonly Site[], run: JobRun): Promise<ExportSummary> {
+    const summary: ExportSummary = { exported: 0, failed: [], files: [] };
+    const record = (result: ExportStepResult) => {
+      if (result.status === 'succeeded' && result.entry) {
+        summary.exported++;
+        summary.files.push({ site: result.site, ...result.entry });
+      } else {
+        summary.failed.push({
+          site: result.site,
+          engine: result.engine,
+          database: result.database,
+          code: result.error?.code ?? result.status,
+          message: result.error?.message ?? result.status,
+        });
+      }
+    };
+    if (this.exports.exporterKind === 'apiscp') {
+      // ApisCP's backup_dbs.php exports everything in one run: one step.
+      const outcome = await run.step('export-databases (backup_dbs.php)', () => this.exports.runExport(sites, run));
+      outcome.results.forEach(record);
+      return summary;
+    }
+    const plan = await this.exports.planExport(sites);
+    for (const problem of plan.unlisted) {
+      for (const site of problem.sites)
+        record({
+          site,
+          engine: problem.engine,
+          database: null,
+          status: 'failed',
+          entry: null,
+          error: problem.error,
+          durationMs: 0,
+        });
+      run.skipStep(`${problem.engine}: list databases`, problem.error.message);
+    }
+    run.log(`exporting ${plan.steps.length} database(s) of ${sites.length} site(s)`);
+    for (const [index, step] of plan.steps.entries()) {
+      const name = `export ${step.site.id}/${step.engine}/${step.database}`;
+      const started = Date.now();
+      try {
+        const entry = await run.step(
+          name,
+          () => this.exports.exportDatabase(step, run),
+          (made) => `${made.bytes} bytes, sha256 ${made.sha256}`,
+        );
+        record({
+          site: step.site.id,
+          engine: step.engine,
+          database: step.database,
+          status: 'succeeded',
+          entry,
+          error: null,
+          durationMs: Date.now() - started,
+        });
+      } catch (error) {
+        if (run.signal.aborted) throw error;
+        const failure = error as { code?: string; message?: string };
+        record({
+          site: step.site.id,
+          engine: step.engine,
+          database: step.database,
+          status: 'failed',
+          entry: null,
+          error: { code: (failure.code ?? 'dump-failed') as 'dump-failed', message: failure.message ?? String(error) },
+          durationMs: Date.now() - started,
+        });
+      }
+      run.progress({ percent: Math.round(((index + 1) / plan.steps.length) * 100) });
+    }
+    return summary;
+  }
+
+  private async resolveAll(refs: string[]): Promise<Site[]> {
+    const missing: string[] = [];
+    const sites: Site[] = [];
+    for (const ref of [...new Set(refs)]) {
+      try {
+        sites.push(await this.sites.resolve(parseSiteRef(ref)));
+      } catch (error) {
+        if (error instanceof AppError && error.code === ErrorCode.SiteNotFound) missing.push(ref);
+        else throw error;
+      }
+    }
+    if (missing.length > 0) {
+      throw new AppError(ErrorCode.SiteNotFound, `No such site(s): ${missing.join(', ')}. Nothing was exported.`, {
+        missing,
+      });
+    }
+    return sites;
+  }
+}

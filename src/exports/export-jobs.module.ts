@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ScopesModule } from '../scopes/scopes.module';
 import { SitesModule } from '../sites/sites.module';
 import { ExportJobsService } from './export-jobs.service';
+import { ExportMetrics } from './export-metrics';
 import { ExportScheduleService } from './export-schedule.service';
 import { ExportsController } from './exports.controller';
 import { ExportsModule } from './exports.module';
@@ -10,7 +11,7 @@ import { ExportsModule } from './exports.module';
 @Module({
   imports: [ExportsModule, SitesModule, ScopesModule],
   controllers: [ExportsController],
-  providers: [ExportJobsService, ExportScheduleService],
+  providers: [ExportJobsService, ExportScheduleService, ExportMetrics],
   exports: [ExportJobsService],
 })
 export class ExportJobsModule {}

@@ -9,6 +9,7 @@ import type { Site } from '../sites/site';
 import { SiteDirectory } from '../sites/site-directory';
 import { parseSiteRef } from '../sites/site-ref';
 import type { ExportStepResult } from './export.model';
+import { ExportMetrics } from './export-metrics';
 import { ExportsService } from './exports.service';
 
 export interface ExportSummary {
@@ -27,6 +28,7 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
     private readonly engine: JobEngine,
     private readonly exports: ExportsService,
     private readonly sites: SiteDirectory,
+    private readonly metrics: ExportMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -85,6 +87,7 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
    */
   async exportSites(sites: readonly Site[], run: JobRun): Promise<ExportSummary> {
     const summary: ExportSummary = { exported: 0, failed: [], files: [] };
+    this.metrics.invalidate();
     const record = (result: ExportStepResult) => {
       if (result.status === 'succeeded' && result.entry) {
         summary.exported++;

@@ -18,6 +18,7 @@ import {
   uniquePrefix,
 } from '../support/databases';
 import { runJob, waitForJob } from '../support/jobs';
+import { parsePrometheusText, sampleValue } from '../support/prometheus';
 import { assertProblem } from '../support/problem';
 import { startTestApp, tempDir, type TestApp } from '../support/test-app';
 
@@ -103,6 +104,13 @@ describe('database exports through the API', () => {
       assert.equal(bytes.length, file.bytes);
       assert.ok(file.file.startsWith('shadow/'), 'inside shadow, so the site backup carries it');
     }
+    const metrics = parsePrometheusText((await t.http().get('/metrics').set(t.auth('monitor'))).text);
+    const newest = sampleValue(metrics, 'apiscp_backup_export_newest_timestamp_seconds', {
+      site: 'site1',
+      engine: 'mysql',
+      database: `${one}shop`,
+    });
+    assert.ok(newest && Math.abs(newest - Date.now() / 1000) < 120, `export age metric: ${newest}`);
   });
 
   it('with automatic exports off, a backup exports first, so its restored export holds data changed after the last export', async () => {

@@ -164,6 +164,7 @@ async function main(): Promise<void> {
     if (!KEEP) await dropDatabasesWithPrefix(PREFIX);
   }
   console.log(JSON.stringify(report, null, 2));
+  console.log(JSON.stringify({ bench: 'database-export', ...report }));
 }
 
 main().catch((error: unknown) => {

@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import pino, { type DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config';
 import type { Principal } from '../auth/role';
 
@@ -60,7 +60,11 @@ export class LoggingModule {
                   ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } }
                   : undefined,
             },
-            destination as DestinationStream,
+            // Asynchronous writes: a slow stdout reader must never stall request handling.
+            (destination ??
+              (config.log.format === 'json'
+                ? pino.destination({ dest: 1, sync: false })
+                : undefined)) as DestinationStream,
           ],
         }),
       ],

@@ -8,6 +8,7 @@ import { JobFailure } from '../jobs/job-failure';
 import type { Site } from '../sites/site';
 import { SiteDirectory } from '../sites/site-directory';
 import { parseSiteRef } from '../sites/site-ref';
+import { failedResult, succeededResult } from './export-error';
 import type { ExportStepResult } from './export.model';
 import { ExportMetrics } from './export-metrics';
 import { ExportsService } from './exports.service';
@@ -110,17 +111,10 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
     }
     const plan = await this.exports.planExport(sites);
     for (const problem of plan.unlisted) {
-      for (const site of problem.sites)
-        record({
-          site,
-          engine: problem.engine,
-          database: null,
-          status: 'failed',
-          entry: null,
-          error: problem.error,
-          durationMs: 0,
-        });
-      run.skipStep(`${problem.engine}: list databases`, problem.error.message);
+      run.log(`${problem.engine}: cannot list databases: ${problem.error.message}`);
+      for (const site of problem.sites) {
+        summary.failed.push({ site, engine: problem.engine, database: null, ...problem.error });
+      }
     }
     run.log(`exporting ${plan.steps.length} database(s) of ${sites.length} site(s)`);
     for (const [index, step] of plan.steps.entries()) {
@@ -132,27 +126,10 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
           () => this.exports.exportDatabase(step, run),
           (made) => `${made.bytes} bytes, sha256 ${made.sha256}`,
         );
-        record({
-          site: step.site.id,
-          engine: step.engine,
-          database: step.database,
-          status: 'succeeded',
-          entry,
-          error: null,
-          durationMs: Date.now() - started,
-        });
+        record(succeededResult(step, entry, Date.now() - started));
       } catch (error) {
         if (run.signal.aborted) throw error;
-        const failure = error as { code?: string; message?: string };
-        record({
-          site: step.site.id,
-          engine: step.engine,
-          database: step.database,
-          status: 'failed',
-          entry: null,
-          error: { code: (failure.code ?? 'dump-failed') as 'dump-failed', message: failure.message ?? String(error) },
-          durationMs: Date.now() - started,
-        });
+        record(failedResult(step, error, Date.now() - started));
       }
       run.progress({ percent: Math.round(((index + 1) / plan.steps.length) * 100) });
     }

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 
 export class FieldErrorModel {
   /** Dotted path of the offending field (`body.level`, `query.limit`). */
@@ -8,17 +8,12 @@ export class FieldErrorModel {
 
 /** An RFC 9457 problem document; every error the API returns has this shape. */
 export class ProblemModel {
-  /** A URI naming the kind of problem. */
-  @ApiProperty({ example: 'urn:apiscp-backup-api:problem:site-not-found' })
+  /** A URI naming the kind of problem: `urn:apiscp-backup-api:problem:<code>`. */
   type!: string;
-  @ApiProperty({ example: 'No such site' })
   title!: string;
-  @ApiProperty({ example: 404 })
   status!: number;
-  @ApiProperty({ example: 'No site named site42 exists under /home/virtual' })
   detail!: string;
   /** The machine-readable error code. */
-  @ApiProperty({ example: 'site-not-found' })
   code!: string;
   /** The request path. */
   instance!: string;

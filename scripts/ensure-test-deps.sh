@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs and starts what the test suite drives for real: duplicity, acl/attr, Bacula, MariaDB, PostgreSQL.
+# Installs and starts what the test suite drives for real: duplicity, acl/attr, Bacula, MariaDB, PostgreSQL, Chromium.
 # Idempotent: does nothing for what is already there. Needs root (apt-get, starting daemons).
 set -euo pipefail
 
@@ -17,6 +17,8 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v gzip >/dev/null || need+=(gzip)
+# The Swagger UI browser test drives Debian's Chromium (playwright-core never downloads a browser here).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-test-deps: installing ${need[*]}"

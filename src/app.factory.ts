@@ -44,6 +44,16 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   app.use((error: unknown, _req: Request, _res: Response, next: NextFunction) =>
     next(bodyParserError(error, config.bodyLimit)),
   );
+  // class-transformer and the idempotency fingerprint walk bodies recursively: a 64 kB body of nested brackets
+  // overflows the stack (a 500) unless it is refused here, before anything reads it.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (!nestsDeeperThan(req.body, MAX_BODY_DEPTH)) return next();
+    next(
+      new AppError(ErrorCode.ValidationFailed, `The request body nests deeper than ${MAX_BODY_DEPTH} levels.`, {
+        errors: [{ field: 'body', messages: [`must not nest deeper than ${MAX_BODY_DEPTH} levels`] }],
+      }),
+    );
+  });
   app.disable('x-powered-by');
   // Responses are small and never cached by clients; hashing every body for an ETag only costs CPU.
   app.set('etag', false);
@@ -69,6 +79,20 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     });
   }
   return app;
+}
+
+const MAX_BODY_DEPTH = 32;
+
+/** Iterative, so that measuring the depth cannot itself overflow the stack. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(current)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function bodyParserError(error: unknown, limit: string): unknown {

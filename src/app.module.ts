@@ -19,6 +19,7 @@ import { ScopesModule } from './scopes/scopes.module';
 import { ServerModule } from './server/server.module';
 import { SiteStatusModule } from './site-status/site-status.module';
 import { SitesModule } from './sites/sites.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class AppModule {
@@ -44,6 +45,7 @@ export class AppModule {
         ExportJobsModule,
         MetricsModule,
         SiteStatusModule,
+        WebhooksModule,
       ],
     };
   }

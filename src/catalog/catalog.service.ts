@@ -3,23 +3,110 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
+import { CatalogUnavailableError } from './catalog-errors';
+import { DataDirLock } from './data-dir-lock';
 import { MIGRATIONS, Migration } from './migrations';
 
 export type Db = Database.Database;
 
+export const CATALOG_FILE = 'catalog.sqlite3';
+/** How long a statement waits for a lock another connection holds before it fails with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+export function catalogFileOf(config: AppConfig): string {
+  return join(config.dataDir, CATALOG_FILE);
+}
+
+/**
+ * Opens the catalog and takes and releases its write lock once, so a catalog held by another process (a second
+ * sqlite3 session with an open transaction, a backup tool reading it) stops the start within the busy timeout
+ * instead of leaving a service that is up but fails every write. Failures become a CatalogUnavailableError.
+ */
+export function openCatalog(file: string, migrations: readonly Migration[] = []): Db {
+  let db: Db | undefined;
+  try {
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.prepare('BEGIN IMMEDIATE').run();
+    db.prepare('ROLLBACK').run();
+    migrate(db, migrations);
+    return db;
+  } catch (error) {
+    if (db?.open) db.close();
+    throw catalogUnavailable(file, error);
+  }
+}
+
+/**
+ * Start-up check for main(), before the application is built (Nest would print a failure as a stack trace): takes
+ * DATA_DIR for this process for good (CatalogService shares the lock), then opens the catalog as openCatalog does.
+ */
+export function probeCatalog(config: AppConfig): void {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  DataDirLock.acquire(config.dataDir);
+  openCatalog(catalogFileOf(config)).close();
+}
+
+function catalogUnavailable(file: string, error: unknown): CatalogUnavailableError {
+  const code = (error as { code?: unknown }).code;
+  const detail = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new CatalogUnavailableError(
+      file,
+      true,
+      `The catalog ${file} is locked by another process (still busy after ${BUSY_TIMEOUT_MS / 1000} s: ${detail}). ` +
+        'Is a sqlite3 session or another tool holding a transaction open on it? Stop it, then start the service again.',
+    );
+  }
+  return new CatalogUnavailableError(
+    file,
+    false,
+    `The catalog ${file} cannot be used: ${detail}${typeof code === 'string' ? ` (${code})` : ''}.`,
+  );
+}
+
+function migrate(db: Db, migrations: readonly Migration[]): void {
+  const logger = new Logger(CatalogService.name);
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
+  const applied = new Set(
+    db
+      .prepare('SELECT id FROM schema_migrations')
+      .all()
+      .map((row) => (row as { id: number }).id),
+  );
+  for (const migration of [...migrations].sort((a, b) => a.id - b.id)) {
+    if (applied.has(migration.id)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.id,
+        migration.name,
+        new Date().toISOString(),
+      );
+    }).immediate();
+    logger.log(`applied catalog migration ${migration.id} (${migration.name})`);
+  }
+}
+
 /** The embedded SQLite catalog under DATA_DIR: the service's only state. */
 @Injectable()
 export class CatalogService implements OnApplicationShutdown {
-  private readonly logger = new Logger(CatalogService.name);
   readonly db: Db;
+  private readonly dataDirLock: DataDirLock;
 
   constructor(config: AppConfig) {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    this.db = new Database(join(config.dataDir, 'catalog.sqlite3'), { timeout: 5000 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.migrate(MIGRATIONS);
+    this.dataDirLock = DataDirLock.acquire(config.dataDir);
+    try {
+      this.db = openCatalog(catalogFileOf(config), MIGRATIONS);
+    } catch (error) {
+      this.dataDirLock.release();
+      throw error;
+    }
   }
 
   /** Runs `work` inside one IMMEDIATE transaction. */
@@ -41,27 +128,6 @@ export class CatalogService implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     if (this.db.open) this.db.close();
-  }
-
-  private migrate(migrations: Migration[]): void {
-    this.db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-    );
-    const applied = new Set(
-      this.db
-        .prepare('SELECT id FROM schema_migrations')
-        .all()
-        .map((row) => (row as { id: number }).id),
-    );
-    for (const migration of [...migrations].sort((a, b) => a.id - b.id)) {
-      if (applied.has(migration.id)) continue;
-      this.transaction(() => {
-        this.db.exec(migration.sql);
-        this.db
-          .prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)')
-          .run(migration.id, migration.name, new Date().toISOString());
-      });
-      this.logger.log(`applied catalog migration ${migration.id} (${migration.name})`);
-    }
+    this.dataDirLock.release();
   }
 }

@@ -35,6 +35,7 @@ export class AppConfig {
   readonly exports!: { dir: string; keep: number; schedule: string };
   /** The seed's server-wide locations are looked for under `root`; `extraPaths` are absolute. */
   readonly serverBackup!: { root: string; extraPaths: string[] };
+  readonly webhooks!: { retryBaseMs: number; retryForMs: number; maxAttempts: number; timeoutMs: number };
 
   constructor(values: AppConfig) {
     Object.assign(this, values);

@@ -99,6 +99,31 @@ export class Environment {
   @IsBoolean()
   SWAGGER_UI: boolean = true;
 
+  // Webhook deliveries: backoff base, how long and how often to retry, per-attempt timeout.
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(60_000)
+  WEBHOOK_RETRY_BASE_MS: number = 1000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(604_800)
+  WEBHOOK_RETRY_FOR_SECONDS: number = 86_400;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  WEBHOOK_MAX_ATTEMPTS: number = 200;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(300)
+  WEBHOOK_TIMEOUT_SECONDS: number = 10;
+
   /** Where the seed's server-wide locations are looked for (`/`; a test or chroot sets another root). */
   @IsAbsolutePath()
   SERVER_BACKUP_ROOT: string = '/';

@@ -116,6 +116,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     pgsql: { host: env.PGHOST, port: env.PGPORT, user: env.PGUSER, passwordFile: env.PGPASSWORD_FILE },
     exports: { dir: env.EXPORT_DIR, keep: env.EXPORT_KEEP, schedule: env.EXPORT_SCHEDULE },
     serverBackup: { root: env.SERVER_BACKUP_ROOT, extraPaths: extraServerPaths },
+    webhooks: {
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      retryForMs: env.WEBHOOK_RETRY_FOR_SECONDS * 1000,
+      maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_SECONDS * 1000,
+    },
   } as AppConfig);
 }
 

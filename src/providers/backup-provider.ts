@@ -84,6 +84,14 @@ export interface RestoreRequest {
   destination: string;
 }
 
+/**
+ * Where an engine may stage raw restored files for `destination`: its sibling, on the same filesystem so moving files
+ * into place is a rename; removed when the restore ends, and by recovery after a crash.
+ */
+export function restoreWorkArea(destination: string): string {
+  return `${destination}.work`;
+}
+
 export interface RestoreOutcome {
   files: number | null;
   bytes: number | null;

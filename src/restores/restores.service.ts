@@ -1,4 +1,4 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { roleAllows, type Principal } from '../auth/role';
@@ -13,10 +13,10 @@ import { RestorePointsService } from '../restore-points/restore-points.service';
 import { SiteDirectory } from '../sites/site-directory';
 import { subjectOf } from '../sites/site';
 import type { SiteRef } from '../sites/site-ref';
-import type { BackupSubject } from '../providers/backup-provider';
+import { restoreWorkArea, type BackupSubject } from '../providers/backup-provider';
 import { BackupSubjects, SERVER_SUBJECT } from '../backups/backup-subjects';
 import type { RestoreTarget } from './restore.model';
-import { PRESERVED, swapIntoSite } from './site-swap';
+import { PRESERVED, recoverInterruptedSwap, swapIntoSite } from './site-swap';
 
 type RestoreBody = { restorePoint: string; paths?: string[]; target?: RestoreTarget };
 
@@ -30,6 +30,7 @@ interface RestoreParams {
 @Injectable()
 export class RestoresService implements JobHandler, OnModuleInit {
   readonly kind = 'restore' as const;
+  private readonly logger = new Logger(RestoresService.name);
 
   constructor(
     private readonly engine: JobEngine,
@@ -106,10 +107,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
     const subject = await this.subjects.resolve(run.job.site!);
     const point = await this.restorePoints.get(subject, params.restorePoint);
     const provider = this.registry.get(point.provider);
-    const destination =
-      params.target === 'in-place'
-        ? join(this.config.virtualRoot, `.restore-${run.jobId}`)
-        : this.config.dataPath('restores', run.jobId);
+    const destination = this.destinationOf(run.jobId, params.target);
     await mkdir(destination, { recursive: true, mode: 0o700 });
     try {
       const outcome = await run.step(
@@ -120,12 +118,7 @@ export class RestoresService implements JobHandler, OnModuleInit {
       if (params.target === 'in-place') {
         await run.step('swap', async () => {
           if (run.signal.aborted) throw new JobFailure('cancelled', 'cancelled before the swap');
-          await swapIntoSite(
-            subject.root,
-            destination,
-            params.paths.length ? params.paths : ['shadow', 'info'],
-            `${destination}-previous`,
-          );
+          await swapIntoSite(subject.root, destination, swappedPaths(params), `${destination}-previous`);
         });
         await rm(destination, { recursive: true, force: true });
       }
@@ -142,7 +135,37 @@ export class RestoresService implements JobHandler, OnModuleInit {
     } catch (error) {
       // A staging restore that failed leaves nothing half-made behind; neither does an in-place one (the site is untouched).
       await rm(destination, { recursive: true, force: true });
+      await rm(restoreWorkArea(destination), { recursive: true, force: true });
       throw error;
     }
   }
+
+  /**
+   * A restore the service died in: a staging restore's directory goes (the job is not a success, so nothing half
+   * restored stays); an in-place one puts the site back as it was unless its swap had committed.
+   */
+  async recover(job: Job): Promise<void> {
+    const params = job.params as unknown as RestoreParams;
+    const destination = this.destinationOf(job.id, params.target);
+    await rm(restoreWorkArea(destination), { recursive: true, force: true });
+    if (params.target !== 'in-place' || !job.site || !/^site\d+$/.test(job.site)) {
+      await rm(destination, { recursive: true, force: true });
+      return;
+    }
+    const siteRoot = join(this.config.virtualRoot, job.site);
+    const found = await recoverInterruptedSwap(siteRoot, destination, swappedPaths(params), `${destination}-previous`);
+    if (found === 'rolled-back')
+      this.logger.warn(`${job.site}: put back the files an interrupted in-place restore had moved`);
+    if (found === 'committed') this.logger.warn(`${job.site}: the interrupted in-place restore had already swapped in`);
+  }
+
+  private destinationOf(jobId: string, target: RestoreTarget): string {
+    return target === 'in-place'
+      ? join(this.config.virtualRoot, `.restore-${jobId}`)
+      : this.config.dataPath('restores', jobId);
+  }
+}
+
+function swappedPaths(params: RestoreParams): string[] {
+  return params.paths.length ? params.paths : ['shadow', 'info'];
 }

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import request from 'supertest';
 import { createApp } from '../../src/app.factory';
 import { sha256Hex } from '../../src/auth/token-store';
@@ -59,6 +60,8 @@ export async function startTestApp(env: Record<string, string> = {}, root = temp
     LOG_LEVEL: 'debug',
     ...env,
   });
+  // nestjs-pino keeps the logger for lines written outside a request per process: point it at this app's.
+  __resetOutOfContextForTests();
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {

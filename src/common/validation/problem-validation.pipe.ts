@@ -16,6 +16,13 @@ export class ProblemValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if ((metadata.type === 'body' || metadata.type === 'query') && this.toValidate(metadata)) {
+      const errors = droppedKeys(value).map((field) => ({
+        field: `${metadata.type}.${field}`,
+        messages: [`property ${field.split('.').pop()} should not exist`],
+      }));
+      if (errors.length > 0) throw new AppError(ErrorCode.ValidationFailed, describe(errors), { errors });
+    }
     try {
       return await super.transform(value, metadata);
     } catch (error) {
@@ -27,6 +34,23 @@ export class ProblemValidationPipe extends ValidationPipe {
       throw error;
     }
   }
+}
+
+/**
+ * class-transformer silently skips `__proto__` and `constructor` keys, so the whitelist never sees them and a body
+ * like `{"__proto__": {}}` passed as an empty, valid one (POST /v1/exports then exported every site). Refuse them
+ * like any other unknown property, at any depth.
+ */
+const SKIPPED_BY_TRANSFORMER = new Set(['__proto__', 'constructor']);
+
+function droppedKeys(value: unknown, path = '', depth = 0): string[] {
+  if (value === null || typeof value !== 'object' || depth > 32) return [];
+  return Object.keys(value).flatMap((key) => {
+    const field = path ? `${path}.${key}` : key;
+    return SKIPPED_BY_TRANSFORMER.has(key)
+      ? [field]
+      : droppedKeys((value as Record<string, unknown>)[key], field, depth + 1);
+  });
 }
 
 function describe(errors: FieldError[]): string {

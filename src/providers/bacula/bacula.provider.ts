@@ -56,6 +56,7 @@ import {
   unreachableDaemon,
   type BaculaJobRecord,
   type ClientJobProgress,
+  type DirectorJobState,
   type JobLogEntry,
   type ShownDaemon,
 } from './bconsole-output';
@@ -68,6 +69,13 @@ const CANCEL_GRACE_MS = 60_000;
 const LONG_COMMAND_MS = 30 * 60_000;
 const JOB_LOG_LINES = 200;
 const FAILED_STATUSES = new Set(['E', 'e', 'f']);
+/**
+ * A running job the director already shows as fatally failed (`f`) or ended in error (`E`) never recovers, yet the
+ * director can take a minute more to wind it down (a daemon killed mid-job: it waits for the other daemon's status).
+ * After this long in that state the provider stops waiting and reports the failure.
+ */
+const FATAL_SETTLE_MS = 5_000;
+const FATAL_RUNNING_STATUSES = new Set(['f', 'E']);
 const STATUS_NAMES: Record<string, string> = {
   T: 'OK',
   W: 'OK with warnings',
@@ -467,11 +475,24 @@ export class BaculaProvider implements BackupProvider {
       .finally(() => (done = true));
     waiting.catch(() => undefined);
     const poll = new ProgressPoll(jobId, follow, context);
+    let fatalSince: number | null = null;
+    let gaveUp = false;
     try {
       while (!done) {
         await Promise.race([waiting.catch(() => undefined), sleep(POLL_MS)]);
         if (done) break;
-        await this.pollProgress(poll).catch(() => undefined);
+        const state = await this.pollProgress(poll).catch(() => null);
+        if (state && FATAL_RUNNING_STATUSES.has(state.status)) {
+          fatalSince ??= Date.now();
+          if (Date.now() - fatalSince >= FATAL_SETTLE_MS && !done) {
+            gaveUp = true;
+            context.log(
+              `Bacula JobId ${jobId} ${state.description}: not waiting for the director to wind it down (it can take a minute)`,
+            );
+            waitControl.abort();
+            break;
+          }
+        }
       }
       await waiting.catch((error: unknown) => {
         // The director went away mid-job, or the cancel grace ran out: the catalog below says what became of it.
@@ -485,7 +506,9 @@ export class BaculaProvider implements BackupProvider {
     const commands = [`llist jobid=${jobId}`, `llist joblog jobid=${jobId}`];
     const text = await this.bconsole.command(commands, { onSpawn: (pid) => context.trackPid(pid) });
     const [recordReply, logReply] = splitReplies(text, commands);
-    const record = parseJobRecords(recordReply).find((candidate) => candidate.jobId === jobId);
+    const found = parseJobRecords(recordReply).find((candidate) => candidate.jobId === jobId);
+    // The catalog still says R while the director winds down a job it already shows as failed.
+    const record = found && gaveUp && found.status === 'R' ? { ...found, status: 'f' } : found;
     const log = parseJobLog(logReply);
     for (const entry of log.filter((e) => e.severity !== 'summary').slice(0, JOB_LOG_LINES)) {
       context.log(`bacula ${entry.daemon}: ${entry.text.trim()}`);
@@ -504,17 +527,19 @@ export class BaculaProvider implements BackupProvider {
     return { record, log };
   }
 
-  private async pollProgress(poll: ProgressPoll): Promise<void> {
+  /** Updates the job's progress from the director and the client; returns the director's view of the job. */
+  private async pollProgress(poll: ProgressPoll): Promise<DirectorJobState | null> {
     const dir = await this.bconsole.command(['.api 2', '.status dir running']);
     const state = parseDirectorJobState(dir, poll.jobId);
-    if (!state) return;
+    if (!state) return null;
     if (state.status !== 'R') {
       poll.waiting(state.description);
-      return;
+      return state;
     }
     const client = await this.bconsole.command(['.api 2', `.status client=${this.config.bacula.client} running`]);
     const progress = parseClientJobProgress(client, poll.jobId);
     if (progress) poll.running(progress);
+    return state;
   }
 
   /** Success, success with warnings (returned), or a thrown failure that names the daemon or quotes the director. */

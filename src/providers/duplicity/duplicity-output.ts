@@ -521,6 +521,19 @@ export function duplicityErrorFor(
     case 50:
     case 54:
     case 55:
+      // A generic backend error (exit 50 for a failed put) carries the OS error; the target is there but refuses writes.
+      if (/Read-only file system/.test(evidence)) {
+        return fail(
+          'duplicity-backend-read-only',
+          'The backup target is read-only; remount it read-write or point DUPLICITY_TARGET at a writable place.',
+        );
+      }
+      if (/Permission denied/.test(evidence)) {
+        return fail('duplicity-backend-permission-denied', 'The backup target refused access; check its permissions.');
+      }
+      if (/No space left on device|Disk quota exceeded/.test(evidence)) {
+        return fail('duplicity-backend-no-space', 'The backup target is full.');
+      }
       return fail('duplicity-backend-error', 'The backup target failed; check that DUPLICITY_TARGET is reachable.');
     case 51:
       return fail('duplicity-backend-permission-denied', 'The backup target refused access; check its permissions.');

@@ -5,8 +5,8 @@ import { dirname, join, relative } from 'node:path';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
 import { AppConfig } from '../../config/app-config';
 import { JobFailure } from '../../jobs/job-failure';
-import type {
-  BackupLevel,
+import {
+  type BackupLevel,
   BackupOutcome,
   BackupProvider,
   BackupRequest,
@@ -16,6 +16,7 @@ import type {
   RestoreOutcome,
   RestorePoint,
   RestoreRequest,
+  restoreWorkArea,
 } from '../backup-provider';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
 import { partialSetsIn } from './duplicity-names';
@@ -173,13 +174,16 @@ export class DuplicityProvider implements BackupProvider {
   async restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {
     const { subject, point, paths, destination } = request;
     const time = point.id.replace(/^duplicity-/, '');
-    const scratch = join(context.workDir, 'restore');
-    await rm(scratch, { recursive: true, force: true });
+    // duplicity writes beside the destination, on its filesystem, so the moves below are renames, never copies.
+    const workArea = restoreWorkArea(destination);
+    await rm(workArea, { recursive: true, force: true });
+    await mkdir(workArea, { recursive: true, mode: 0o700 });
+    const scratch = join(workArea, 'tree');
     const rootInArchive = relative('/', subject.root);
     const manifestInArchive = relative('/', this.manifestDir(subject));
-    // A default ACL above the restore would be inherited by every restored file; start from a clean directory.
+    // A default ACL above the restore would be inherited by every restored file; start from clean directories.
     await this.attributes.prepareRestoreDestination(destination, context.signal);
-    await this.attributes.prepareRestoreDestination(context.workDir, context.signal);
+    await this.attributes.prepareRestoreDestination(workArea, context.signal);
     const wanted = paths.length ? [...paths.map((path) => join(rootInArchive, path)), manifestInArchive] : [''];
     context.progress({ phase: 'restore', percent: null });
     for (const [index, inArchive] of wanted.entries()) {
@@ -233,7 +237,7 @@ export class DuplicityProvider implements BackupProvider {
     } else {
       warnings.push('the backup holds no attribute manifest: extended attributes and ACLs were not restored');
     }
-    await rm(scratch, { recursive: true, force: true });
+    await rm(workArea, { recursive: true, force: true });
     context.progress({ percent: 100 });
     return { files: null, bytes: null, warnings };
   }

@@ -1,0 +1,50 @@
+import type { Job, JobStatus } from '../jobs/job';
+import { toJobModel } from '../jobs/job.model';
+
+export const WEBHOOK_EVENTS = [
+  'job.succeeded',
+  'job.failed',
+  'job.cancelled',
+  'job.interrupted',
+  'restore-point.created',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+const EVENT_OF_STATUS: Partial<Record<JobStatus, WebhookEvent>> = {
+  succeeded: 'job.succeeded',
+  failed: 'job.failed',
+  cancelled: 'job.cancelled',
+  interrupted: 'job.interrupted',
+};
+
+/** One event a finished job raises, with the `data` of its payload. */
+export interface JobEvent {
+  event: WebhookEvent;
+  jobId: string;
+  /** When it happened: the job's end. */
+  occurredAt: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * The events a job that just ended raises: its status as `job.<status>`, and `restore-point.created` too when it is a
+ * backup that produced a restore point. Nothing for a job that has not ended.
+ */
+export function eventsOfJob(job: Job, now: Date): JobEvent[] {
+  const statusEvent = EVENT_OF_STATUS[job.status];
+  if (!statusEvent) return [];
+  const model = toJobModel(job);
+  const occurredAt = job.finishedAt ?? now.toISOString();
+  const events: JobEvent[] = [{ event: statusEvent, jobId: job.id, occurredAt, data: { job: model } }];
+  const restorePoint = job.result?.restorePoint;
+  if (job.status === 'succeeded' && job.kind === 'backup' && typeof restorePoint === 'string' && restorePoint) {
+    const level = typeof job.result?.level === 'string' ? job.result.level : job.level;
+    events.push({
+      event: 'restore-point.created',
+      jobId: job.id,
+      occurredAt,
+      data: { job: model, restorePoint: { id: restorePoint, site: job.site, provider: job.provider, level } },
+    });
+  }
+  return events;
+}

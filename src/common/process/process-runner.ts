@@ -165,6 +165,8 @@ export class ProcessRunner implements OnApplicationShutdown {
     if (request.logFd) read(child.stdio[3], 'log');
 
     const result = await child;
+    // The leader is gone; whatever it started in its group must not outlive a cancel or a timeout.
+    if ((cancelled || timedOut) && pid !== undefined) signalGroup(pid, 'SIGKILL');
     await Promise.all(readers);
     if (timer) clearTimeout(timer);
     request.signal?.removeEventListener('abort', onAbort);
@@ -186,15 +188,18 @@ export class ProcessRunner implements OnApplicationShutdown {
     };
   }
 
-  /** Stops every child still running: used on shutdown so no process outlives the service. */
-  killAll(): number {
+  /**
+   * Stops every child still running, so none outlives the service. No grace is left to give at shutdown: the process
+   * is about to exit, and an escalation timer with it.
+   */
+  private killAllNow(): number {
     const count = this.live.size;
-    for (const kill of this.live.values()) kill();
+    for (const pid of this.live.keys()) signalGroup(pid, 'SIGKILL');
     return count;
   }
 
   onApplicationShutdown(): void {
-    const killed = this.killAll();
+    const killed = this.killAllNow();
     if (killed > 0) this.logger.warn(`stopped ${killed} child process group(s) on shutdown`);
   }
 }

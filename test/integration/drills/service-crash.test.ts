@@ -160,7 +160,9 @@ describe('drill: the service killed during an export and during a restore', () =
       const started = await service!.call('POST', '/v1/sites/site2/restores', { restorePoint: point, target });
       assert.equal(started.status, 202, JSON.stringify(started.body));
       const id = started.body.id as string;
-      const scratch = join(dataDir, 'work', id, 'restore');
+      // duplicity writes beside the restore's destination (restoreWorkArea), on the destination's filesystem.
+      const destination = target === 'staging' ? join(dataDir, 'restores', id) : join(virtualRoot, `.restore-${id}`);
+      const scratch = `${destination}.work`;
       await waitUntil(
         `the ${target} restore's duplicity to be writing`,
         () => duplicityRuns('site2').length > 0 && existsSync(scratch),
@@ -173,7 +175,8 @@ describe('drill: the service killed during an export and during a restore', () =
       const job = await waitForServiceJob(service!, id, () => true);
       assert.equal(job.status, 'interrupted', `${target}: ${JSON.stringify(job)}`);
       assert.deepEqual(duplicityRuns('site2'), [], `${target}: no duplicity is left`);
-      assert.ok(!existsSync(join(dataDir, 'work', id)), `${target}: no scratch directory is left`);
+      assert.ok(!existsSync(join(dataDir, 'work', id)), `${target}: no work directory is left`);
+      assert.ok(!existsSync(scratch), `${target}: no scratch directory is left`);
       assert.ok(!existsSync(join(dataDir, 'restores', id)), `${target}: no staging directory is left`);
       assert.ok(!existsSync(join(virtualRoot, `.restore-${id}`)), `${target}: no in-place restore directory is left`);
       assert.ok(!existsSync(join(virtualRoot, `.restore-${id}-previous`)), `${target}: nothing was moved aside`);

@@ -105,9 +105,14 @@ function bodyParserError(error: unknown, limit: string): unknown {
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return new AppError(ErrorCode.UnsupportedMediaType, 'The request body’s charset or encoding is not supported.');
-    default:
-      return typeof type === 'string' && type.startsWith('entity.')
-        ? new AppError(ErrorCode.MalformedBody, 'The request body could not be read.')
+    default: {
+      if (typeof type === 'string' && type.startsWith('entity.'))
+        return new AppError(ErrorCode.MalformedBody, 'The request body could not be read.');
+      // A Content-Encoding (gzip, deflate, br) over bytes that do not decompress fails in zlib: a 400 with no type.
+      const status = (error as { status?: unknown } | undefined)?.status;
+      return typeof status === 'number' && status >= 400 && status < 500
+        ? new AppError(ErrorCode.MalformedBody, 'The request body could not be read or decompressed.')
         : error;
+    }
   }
 }

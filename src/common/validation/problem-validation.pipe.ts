@@ -37,19 +37,18 @@ export class ProblemValidationPipe extends ValidationPipe {
 }
 
 /**
- * class-transformer silently skips `__proto__` and `constructor` keys, so the whitelist never sees them and a body
- * like `{"__proto__": {}}` passed as an empty, valid one (POST /v1/exports then exported every site). Refuse them
- * like any other unknown property, at any depth.
+ * Keys that slip past the whitelist: Nest's pipe deletes `__proto__`, `constructor` and `prototype` and
+ * class-transformer skips the first two (so `{"prototype": {}}` passed as an empty, valid body and POST /v1/exports
+ * exported every site), and class-validator looks properties up in a plain object, so `hasOwnProperty` or
+ * `isPrototypeOf` count as declared. Refuse them like any other unknown property, at any depth.
  */
-const SKIPPED_BY_TRANSFORMER = new Set(['__proto__', 'constructor']);
+const PROTOTYPE_KEYS = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
 
 function droppedKeys(value: unknown, path = '', depth = 0): string[] {
   if (value === null || typeof value !== 'object' || depth > 32) return [];
   return Object.keys(value).flatMap((key) => {
     const field = path ? `${path}.${key}` : key;
-    return SKIPPED_BY_TRANSFORMER.has(key)
-      ? [field]
-      : droppedKeys((value as Record<string, unknown>)[key], field, depth + 1);
+    return PROTOTYPE_KEYS.has(key) ? [field] : droppedKeys((value as Record<string, unknown>)[key], field, depth + 1);
   });
 }
 

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -38,7 +38,7 @@ const STATUS_TIMEOUT_MS = 120_000;
  * and ACLs, so each backup also carries a manifest of them that a restore re-applies.
  */
 @Injectable()
-export class DuplicityProvider implements BackupProvider {
+export class DuplicityProvider implements BackupProvider, OnApplicationShutdown {
   readonly name = 'duplicity' as const;
   readonly levels: readonly BackupLevel[] = ['full', 'incremental'];
   private readonly logger = new Logger(DuplicityProvider.name);
@@ -240,6 +240,19 @@ export class DuplicityProvider implements BackupProvider {
     await rm(workArea, { recursive: true, force: true });
     context.progress({ percent: 100 });
     return { files: null, bytes: null, warnings };
+  }
+
+  /**
+   * gpg daemonises an agent that holds the passphrase in its environment, in its own session beyond our process
+   * groups: stop it with the service.
+   */
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.config.duplicity.passphraseFile) return;
+    await this.runner.run({
+      command: 'gpgconf',
+      args: ['--homedir', this.config.dataPath('duplicity', 'gnupg'), '--kill', 'gpg-agent'],
+      timeoutMs: 5000,
+    });
   }
 
   /** Removes the archive lock a killed run left; called only when no run of ours can be alive. */

@@ -117,6 +117,19 @@ export class MetricsService implements OnModuleInit {
         for (const row of rows) this.set({ site: row.subject, provider: row.provider }, row.n);
       },
     });
+    new Counter({
+      name: `${PREFIX}webhook_deliveries_failed_total`,
+      help: 'Webhook deliveries given up after their retries, per event.',
+      labelNames: ['event'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const rows = db()
+          .prepare(`SELECT event, COUNT(*) AS n FROM webhook_deliveries WHERE status = 'failed' GROUP BY event`)
+          .all() as Array<{ event: string; n: number }>;
+        for (const row of rows) this.inc({ event: row.event }, row.n);
+      },
+    });
     new Gauge({
       name: `${PREFIX}provider_up`,
       help: 'Whether each enabled provider is usable (1) or not (0).',

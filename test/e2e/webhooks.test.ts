@@ -12,6 +12,7 @@ import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { CATALOG_FILE } from '../../src/catalog/catalog.service';
 import { JobEngine } from '../../src/jobs/job-engine';
 import { runJob, waitForJob, type JobBody } from '../support/jobs';
+import { parsePrometheusText, sampleValue } from '../support/prometheus';
 import { assertProblem } from '../support/problem';
 import { makeSites } from '../support/sample-sites';
 import { startTestApp, tempDir, type TestApp } from '../support/test-app';
@@ -465,6 +466,11 @@ describe('webhook deliveries', () => {
       const none = await t.http().get(`/v1/webhooks/${id}/deliveries?status=pending`).set(t.auth('admin')).expect(200);
       assert.equal(none.body.items.length, 0);
       assert.ok(t.logs.some((line) => line.includes('webhook delivery given up')));
+      const metrics = parsePrometheusText((await t.http().get('/metrics').set(t.auth('monitor'))).text);
+      assert.equal(
+        sampleValue(metrics, 'apiscp_backup_webhook_deliveries_failed_total', { event: 'job.cancelled' }),
+        1,
+      );
       assert.ok(!t.logs.some((line) => line.includes('/hooks/')), 'logs name the origin only');
     } finally {
       await t.close();

@@ -183,6 +183,9 @@ describe('job engine', () => {
     }
     const code = await service.stop('SIGTERM');
     assert.ok(code === 0 || code === null, `exit ${code}: ${service.output()}`);
+    // A SIGKILLed process takes a moment to leave the process table.
+    for (let i = 0; i < 40 && duplicityRunsFor('site1').length > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(duplicityRunsFor('site1'), []);
     service = await startServiceProcess(env);
     try {

@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import { AppError } from './common/errors/app-error';
+import { answerClientErrorsAsProblems } from './common/errors/client-error.handler';
 import { ProblemValidationPipe } from './common/validation/problem-validation.pipe';
 import { ErrorCode } from './common/errors/error-code';
 import { ProblemFilter } from './common/errors/problem.filter';
@@ -62,6 +63,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   const routes = app.get(RouteTable);
   app.useGlobalFilters(new ProblemFilter(routes));
   app.enableShutdownHooks();
+  answerClientErrorsAsProblems(app.getHttpServer());
 
   const document = buildOpenApiDocument(app);
   routes.load(document.paths);

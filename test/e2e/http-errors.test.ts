@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SiteDirectory } from '../../src/sites/site-directory';
 import { assertProblem } from '../support/problem';
@@ -97,5 +98,55 @@ describe('request bodies', () => {
       assert.equal(res.status, 400, `${body}: ${res.text}`);
       assert.match(String(res.headers['content-type']), /problem\+json/);
     }
+  });
+});
+
+describe('requests the HTTP parser rejects', () => {
+  let t: TestApp;
+  let port: number;
+  before(async () => {
+    t = await startTestApp();
+    const server = t.app.getHttpServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => t.close());
+
+  /** Sends raw bytes and returns everything the server writes before it closes the connection. */
+  function rawExchange(bytes: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      socket.write(bytes);
+    });
+  }
+
+  function parse(raw: string): { status: number; contentType: string; body: Record<string, unknown> } {
+    const [head, body] = raw.split('\r\n\r\n');
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+    const contentType = /content-type: ([^\r]+)/i.exec(head)?.[1] ?? '';
+    return { status, contentType, body: JSON.parse(body) as Record<string, unknown> };
+  }
+
+  it('a broken request line is a problem+json 400, not a bare one', async () => {
+    const res = parse(await rawExchange('GARBAGE / nonsense\r\n\r\n'));
+    assert.equal(res.status, 400);
+    assert.equal(res.contentType, 'application/problem+json');
+    assert.equal(res.body.code, 'malformed-request');
+  });
+
+  it('headers past the size limit are a problem+json 431', async () => {
+    const res = parse(await rawExchange(`GET /v1/sites HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    assert.equal(res.status, 431);
+    assert.equal(res.contentType, 'application/problem+json');
+    assert.equal(res.body.code, 'headers-too-large');
+  });
+
+  it('the server keeps answering afterwards', async () => {
+    const res = await t.http().get('/healthz');
+    assert.equal(res.status, 200);
   });
 });

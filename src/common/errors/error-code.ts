@@ -2,6 +2,9 @@
 export enum ErrorCode {
   ValidationFailed = 'validation-failed',
   MalformedBody = 'malformed-body',
+  MalformedRequest = 'malformed-request',
+  HeadersTooLarge = 'headers-too-large',
+  RequestTimeout = 'request-timeout',
   InvalidSiteReference = 'invalid-site-reference',
   Unauthenticated = 'unauthenticated',
   Forbidden = 'forbidden',
@@ -28,6 +31,9 @@ export enum ErrorCode {
 export const ERROR_STATUS: Record<ErrorCode, number> = {
   [ErrorCode.ValidationFailed]: 400,
   [ErrorCode.MalformedBody]: 400,
+  [ErrorCode.MalformedRequest]: 400,
+  [ErrorCode.HeadersTooLarge]: 431,
+  [ErrorCode.RequestTimeout]: 408,
   [ErrorCode.InvalidSiteReference]: 400,
   [ErrorCode.Unauthenticated]: 401,
   [ErrorCode.Forbidden]: 403,
@@ -54,6 +60,9 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
 export const ERROR_TITLE: Record<ErrorCode, string> = {
   [ErrorCode.ValidationFailed]: 'The request is not valid',
   [ErrorCode.MalformedBody]: 'The request body is not valid JSON',
+  [ErrorCode.MalformedRequest]: 'The request is not valid HTTP',
+  [ErrorCode.HeadersTooLarge]: 'The request headers are too large',
+  [ErrorCode.RequestTimeout]: 'The request was not received in time',
   [ErrorCode.InvalidSiteReference]: 'Not a site id or domain name',
   [ErrorCode.Unauthenticated]: 'A valid bearer token is required',
   [ErrorCode.Forbidden]: 'The token’s role does not allow this',

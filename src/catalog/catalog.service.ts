@@ -97,6 +97,7 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
 export class CatalogService implements OnApplicationShutdown {
   readonly db: Db;
   private readonly dataDirLock: DataDirLock;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(config: AppConfig) {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -107,6 +108,16 @@ export class CatalogService implements OnApplicationShutdown {
       this.dataDirLock.release();
       throw error;
     }
+  }
+
+  /** A prepared statement, compiled once per SQL text: preparing costs more than running most of these queries. */
+  statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** Runs `work` inside one IMMEDIATE transaction. */

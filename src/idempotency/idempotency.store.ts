@@ -20,8 +20,8 @@ export class IdempotencyStore {
 
   find(principal: string, key: string): StoredOutcome | undefined {
     const cutoff = new Date(this.clock.now().getTime() - IDEMPOTENCY_TTL_MS).toISOString();
-    const row = this.catalog.db
-      .prepare(
+    const row = this.catalog
+      .statement(
         'SELECT fingerprint, status_code AS statusCode, job_id AS jobId FROM idempotency_keys WHERE principal = ? AND key = ? AND created_at >= ?',
       )
       .get(principal, key, cutoff) as StoredOutcome | undefined;
@@ -31,11 +31,11 @@ export class IdempotencyStore {
   save(principal: string, key: string, outcome: StoredOutcome): void {
     const now = this.clock.now();
     this.catalog.transaction(() => {
-      this.catalog.db
-        .prepare('DELETE FROM idempotency_keys WHERE created_at < ?')
+      this.catalog
+        .statement('DELETE FROM idempotency_keys WHERE created_at < ?')
         .run(new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString());
-      this.catalog.db
-        .prepare(
+      this.catalog
+        .statement(
           `INSERT INTO idempotency_keys (principal, key, fingerprint, status_code, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT(principal, key) DO UPDATE SET fingerprint = excluded.fingerprint, status_code = excluded.status_code,
              job_id = excluded.job_id, created_at = excluded.created_at`,

@@ -48,7 +48,6 @@ export class JobRepository {
   ) {}
 
   insert(job: NewJob): Job {
-    const db = this.catalog.db;
     const id = randomUUID();
     const steps: JobStep[] = (job.steps ?? []).map((name) => ({
       name,
@@ -58,40 +57,44 @@ export class JobRepository {
       detail: null,
     }));
     this.catalog.transaction(() => {
-      const { next } = db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs').get() as { next: number };
-      db.prepare(
-        `INSERT INTO jobs (id, seq, kind, site, provider, level, status, steps, params, requested_by, created_at)
+      const { next } = this.catalog.statement('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM jobs').get() as {
+        next: number;
+      };
+      this.catalog
+        .statement(
+          `INSERT INTO jobs (id, seq, kind, site, provider, level, status, steps, params, requested_by, created_at)
          VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-      ).run(
-        id,
-        next,
-        job.kind,
-        job.site,
-        job.provider,
-        job.level,
-        JSON.stringify(steps),
-        JSON.stringify(job.params),
-        job.requestedBy,
-        this.clock.iso(),
-      );
+        )
+        .run(
+          id,
+          next,
+          job.kind,
+          job.site,
+          job.provider,
+          job.level,
+          JSON.stringify(steps),
+          JSON.stringify(job.params),
+          job.requestedBy,
+          this.clock.iso(),
+        );
     });
     return this.get(id)!;
   }
 
   get(id: string): Job | undefined {
-    const row = this.catalog.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    const row = this.catalog.statement('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row && toJob(row);
   }
 
   /** Queued jobs, first come first served. */
   queued(): Job[] {
-    return (this.catalog.db.prepare(`SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq`).all() as JobRow[]).map(
+    return (this.catalog.statement(`SELECT * FROM jobs WHERE status = 'queued' ORDER BY seq`).all() as JobRow[]).map(
       toJob,
     );
   }
 
   byStatus(status: JobStatus): Job[] {
-    return (this.catalog.db.prepare('SELECT * FROM jobs WHERE status = ? ORDER BY seq').all(status) as JobRow[]).map(
+    return (this.catalog.statement('SELECT * FROM jobs WHERE status = ? ORDER BY seq').all(status) as JobRow[]).map(
       toJob,
     );
   }
@@ -99,8 +102,8 @@ export class JobRepository {
   /** The newest succeeded backup job of a site, per provider. */
   lastSuccessfulBackups(site: string): Job[] {
     return (
-      this.catalog.db
-        .prepare(
+      this.catalog
+        .statement(
           `SELECT * FROM jobs WHERE seq IN (
              SELECT MAX(seq) FROM jobs WHERE site = ? AND kind = 'backup' AND status = 'succeeded' GROUP BY provider
            ) ORDER BY provider`,
@@ -110,8 +113,8 @@ export class JobRepository {
   }
 
   countActive(kind: JobKind): number {
-    const row = this.catalog.db
-      .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE kind = ? AND status IN ('queued', 'running')`)
+    const row = this.catalog
+      .statement(`SELECT COUNT(*) AS n FROM jobs WHERE kind = ? AND status IN ('queued', 'running')`)
       .get(kind) as { n: number };
     return row.n;
   }
@@ -119,8 +122,8 @@ export class JobRepository {
   /** Queued and running jobs of a site, oldest first. */
   active(site: string): Job[] {
     return (
-      this.catalog.db
-        .prepare(`SELECT * FROM jobs WHERE site = ? AND status IN ('queued', 'running') ORDER BY seq`)
+      this.catalog
+        .statement(`SELECT * FROM jobs WHERE site = ? AND status IN ('queued', 'running') ORDER BY seq`)
         .all(site) as JobRow[]
     ).map(toJob);
   }
@@ -141,7 +144,7 @@ export class JobRepository {
     add('created_at < ?', filter.until);
     add('seq < ?', filter.beforeSeq);
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
-    return (this.catalog.db.prepare(sql).all(...args, filter.limit) as JobRow[]).map(toJob);
+    return (this.catalog.statement(sql).all(...args, filter.limit) as JobRow[]).map(toJob);
   }
 
   /** Moves a job from one status to another only if it is still in `from`; returns whether it moved. */
@@ -153,8 +156,8 @@ export class JobRepository {
   ): boolean {
     const now = this.clock.iso();
     const finished = to === 'succeeded' || to === 'failed' || to === 'cancelled' || to === 'interrupted';
-    const info = this.catalog.db
-      .prepare(
+    const info = this.catalog
+      .statement(
         `UPDATE jobs SET status = ?,
            started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END,
            finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
@@ -180,17 +183,17 @@ export class JobRepository {
   }
 
   saveProgress(id: string, progress: JobProgress): void {
-    this.catalog.db
-      .prepare('UPDATE jobs SET phase = ?, percent = ?, bytes = ? WHERE id = ?')
+    this.catalog
+      .statement('UPDATE jobs SET phase = ?, percent = ?, bytes = ? WHERE id = ?')
       .run(progress.phase, progress.percent, progress.bytes, id);
   }
 
   saveSteps(id: string, steps: JobStep[]): void {
-    this.catalog.db.prepare('UPDATE jobs SET steps = ? WHERE id = ?').run(JSON.stringify(steps), id);
+    this.catalog.statement('UPDATE jobs SET steps = ? WHERE id = ?').run(JSON.stringify(steps), id);
   }
 
   savePid(id: string, pid: number | null): void {
-    this.catalog.db.prepare('UPDATE jobs SET pid = ? WHERE id = ?').run(pid, id);
+    this.catalog.statement('UPDATE jobs SET pid = ? WHERE id = ?').run(pid, id);
   }
 }
 

@@ -24,6 +24,11 @@ export const REDACT_PATHS = [
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+function principalOf(req: IncomingMessage): { tokenName?: string; role?: string } {
+  const principal = (req as IncomingMessage & { principal?: Principal }).principal;
+  return principal ? { tokenName: principal.name, role: principal.role } : {};
+}
+
 @Module({})
 export class LoggingModule {
   static forRoot(config: AppConfig, destination?: DestinationStream): DynamicModule {
@@ -41,12 +46,18 @@ export class LoggingModule {
                 res.setHeader('X-Request-Id', id);
                 return id;
               },
-              customProps: (req: IncomingMessage) => {
-                const principal = (req as IncomingMessage & { principal?: Principal }).principal;
-                return principal ? { tokenName: principal.name, role: principal.role } : {};
-              },
-              customLogLevel: (_req, res, error) =>
-                error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+              // Added to the access line only: pino-http's customProps makes two child loggers per request.
+              customSuccessObject: (req, _res, line: object) => ({ ...line, ...principalOf(req) }),
+              customErrorObject: (req, _res, _error, line: object) => ({ ...line, ...principalOf(req) }),
+              // Successful reads are debug: a few pollers would otherwise bury the writes and errors an operator reads.
+              customLogLevel: (req, res, error) =>
+                error || res.statusCode >= 500
+                  ? 'error'
+                  : res.statusCode >= 400
+                    ? 'warn'
+                    : req.method === 'GET' || req.method === 'HEAD'
+                      ? 'debug'
+                      : 'info',
               serializers: {
                 req: (req: { id: string; method: string; url: string }) => ({
                   id: req.id,

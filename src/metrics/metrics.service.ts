@@ -33,7 +33,7 @@ export class MetricsService implements OnModuleInit {
       buckets: [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400],
       registers: [this.registry],
     });
-    const db = () => this.catalog.db;
+    const statement = (sql: string) => this.catalog.statement(sql);
     new Counter({
       name: `${PREFIX}jobs_started_total`,
       help: 'Jobs that started running, by kind and provider.',
@@ -41,11 +41,9 @@ export class MetricsService implements OnModuleInit {
       registers: [this.registry],
       collect() {
         this.reset();
-        const rows = db()
-          .prepare(
-            `SELECT kind, COALESCE(provider, '') AS provider, COUNT(*) AS n FROM jobs WHERE started_at IS NOT NULL GROUP BY kind, provider`,
-          )
-          .all() as Array<{ kind: string; provider: string; n: number }>;
+        const rows = statement(
+          `SELECT kind, COALESCE(provider, '') AS provider, COUNT(*) AS n FROM jobs WHERE started_at IS NOT NULL GROUP BY kind, provider`,
+        ).all() as Array<{ kind: string; provider: string; n: number }>;
         for (const row of rows) this.inc({ kind: row.kind, provider: row.provider }, row.n);
       },
     });
@@ -56,12 +54,10 @@ export class MetricsService implements OnModuleInit {
       registers: [this.registry],
       collect() {
         this.reset();
-        const rows = db()
-          .prepare(
-            `SELECT kind, COALESCE(provider, '') AS provider, status, COUNT(*) AS n FROM jobs
+        const rows = statement(
+          `SELECT kind, COALESCE(provider, '') AS provider, status, COUNT(*) AS n FROM jobs
              WHERE status IN ('succeeded', 'failed', 'cancelled', 'interrupted') GROUP BY kind, provider, status`,
-          )
-          .all() as Array<{ kind: string; provider: string; status: string; n: number }>;
+        ).all() as Array<{ kind: string; provider: string; status: string; n: number }>;
         for (const row of rows) this.inc({ kind: row.kind, provider: row.provider, status: row.status }, row.n);
       },
     });
@@ -71,9 +67,9 @@ export class MetricsService implements OnModuleInit {
       labelNames: ['status'],
       registers: [this.registry],
       collect() {
-        const rows = db()
-          .prepare(`SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status`)
-          .all() as Array<{ status: string; n: number }>;
+        const rows = statement(
+          `SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status`,
+        ).all() as Array<{ status: string; n: number }>;
         this.set({ status: 'queued' }, rows.find((row) => row.status === 'queued')?.n ?? 0);
         this.set({ status: 'running' }, rows.find((row) => row.status === 'running')?.n ?? 0);
       },
@@ -88,11 +84,9 @@ export class MetricsService implements OnModuleInit {
       registers: [this.registry],
       async collect() {
         this.reset();
-        const rows = db()
-          .prepare(
-            `SELECT site, provider, MAX(finished_at) AS at FROM jobs WHERE kind = 'backup' AND status = 'succeeded' GROUP BY site, provider`,
-          )
-          .all() as Array<{ site: string; provider: string; at: string }>;
+        const rows = statement(
+          `SELECT site, provider, MAX(finished_at) AS at FROM jobs WHERE kind = 'backup' AND status = 'succeeded' GROUP BY site, provider`,
+        ).all() as Array<{ site: string; provider: string; at: string }>;
         for (const row of rows) this.set({ site: row.site, provider: row.provider }, Date.parse(row.at) / 1000);
         // Sites never backed up show as 0, so "older than 26 hours" alerts catch them too.
         const backedUp = new Set(rows.map((row) => row.site));
@@ -109,11 +103,9 @@ export class MetricsService implements OnModuleInit {
       registers: [this.registry],
       collect() {
         this.reset();
-        const rows = db()
-          .prepare(
-            `SELECT subject, provider, COUNT(*) AS n FROM restore_points WHERE state = 'complete' GROUP BY subject, provider`,
-          )
-          .all() as Array<{ subject: string; provider: string; n: number }>;
+        const rows = statement(
+          `SELECT subject, provider, COUNT(*) AS n FROM restore_points WHERE state = 'complete' GROUP BY subject, provider`,
+        ).all() as Array<{ subject: string; provider: string; n: number }>;
         for (const row of rows) this.set({ site: row.subject, provider: row.provider }, row.n);
       },
     });
@@ -124,9 +116,9 @@ export class MetricsService implements OnModuleInit {
       registers: [this.registry],
       collect() {
         this.reset();
-        const rows = db()
-          .prepare(`SELECT event, COUNT(*) AS n FROM webhook_deliveries WHERE status = 'failed' GROUP BY event`)
-          .all() as Array<{ event: string; n: number }>;
+        const rows = statement(
+          `SELECT event, COUNT(*) AS n FROM webhook_deliveries WHERE status = 'failed' GROUP BY event`,
+        ).all() as Array<{ event: string; n: number }>;
         for (const row of rows) this.inc({ event: row.event }, row.n);
       },
     });

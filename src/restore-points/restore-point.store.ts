@@ -24,13 +24,12 @@ export class RestorePointStore {
   ) {}
 
   replace(provider: string, subject: string, points: RestorePoint[]): void {
-    const db = this.catalog.db;
-    const insert = db.prepare(
+    const insert = this.catalog.statement(
       `INSERT INTO restore_points (provider, subject, id, time, level, chain, bytes, files, state)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.catalog.transaction(() => {
-      db.prepare('DELETE FROM restore_points WHERE provider = ? AND subject = ?').run(provider, subject);
+      this.catalog.statement('DELETE FROM restore_points WHERE provider = ? AND subject = ?').run(provider, subject);
       for (const point of points) {
         insert.run(
           provider,
@@ -44,16 +43,18 @@ export class RestorePointStore {
           point.state,
         );
       }
-      db.prepare(
-        `INSERT INTO restore_point_scans (provider, subject, scanned_at) VALUES (?, ?, ?)
+      this.catalog
+        .statement(
+          `INSERT INTO restore_point_scans (provider, subject, scanned_at) VALUES (?, ?, ?)
          ON CONFLICT(provider, subject) DO UPDATE SET scanned_at = excluded.scanned_at`,
-      ).run(provider, subject, this.clock.iso());
+        )
+        .run(provider, subject, this.clock.iso());
     });
   }
 
   scannedAt(provider: string, subject: string): string | undefined {
-    const row = this.catalog.db
-      .prepare('SELECT scanned_at FROM restore_point_scans WHERE provider = ? AND subject = ?')
+    const row = this.catalog
+      .statement('SELECT scanned_at FROM restore_point_scans WHERE provider = ? AND subject = ?')
       .get(provider, subject) as { scanned_at: string } | undefined;
     return row?.scanned_at;
   }
@@ -75,13 +76,12 @@ export class RestorePointStore {
     }
     sql += ' ORDER BY time DESC, id DESC LIMIT ?';
     args.push(options.limit);
-    return (this.catalog.db.prepare(sql).all(...args) as Row[]).map(toPoint);
+    return (this.catalog.statement(sql).all(...args) as Row[]).map(toPoint);
   }
 
   get(subject: string, id: string): RestorePoint | undefined {
-    const row = this.catalog.db
-      .prepare('SELECT * FROM restore_points WHERE subject = ? AND id = ?')
-      .get(subject, id) as Row | undefined;
+    const row = this.catalog.statement('SELECT * FROM restore_points WHERE subject = ? AND id = ?').get(subject, id) as
+      Row | undefined;
     return row && toPoint(row);
   }
 }

@@ -12,14 +12,14 @@ export class CatalogScopeStore implements ScopeStore {
   ) {}
 
   get(name: string): Promise<string | undefined> {
-    const row = this.catalog.db.prepare('SELECT value FROM scope_values WHERE name = ?').get(name) as
+    const row = this.catalog.statement('SELECT value FROM scope_values WHERE name = ?').get(name) as
       { value: string } | undefined;
     return Promise.resolve(row?.value);
   }
 
   set(name: string, value: string): Promise<void> {
-    this.catalog.db
-      .prepare(
+    this.catalog
+      .statement(
         `INSERT INTO scope_values (name, value, updated_at) VALUES (?, ?, ?)
          ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
       )

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { readFileSync, readlinkSync, stat } from 'node:fs';
+import { readlinkSync, stat } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { AppConfig } from '../config/app-config';
-import { parseServiceConfig } from './site-metadata';
+import { readServiceConfigSync } from './site-metadata';
 import { isDomainName, SITE_ID, type SiteRef } from './site-ref';
 import type { Site } from './site';
 
@@ -29,6 +29,9 @@ const statAsync = promisify(stat);
  */
 const SCAN_SLICE = 256;
 
+/** How long a look at VIRTUAL_ROOT's mtime serves list() calls. */
+const ROOT_CHECK_MS = 1000;
+
 /** A full rescan at most this often even when VIRTUAL_ROOT's own mtime is unchanged (a siteinfo edit does not touch it). */
 const MAX_SNAPSHOT_AGE_MS = 15_000;
 
@@ -40,6 +43,7 @@ const MAX_SNAPSHOT_AGE_MS = 15_000;
 export class SiteDirectory {
   private snapshot?: Snapshot;
   private scanning?: Promise<Snapshot>;
+  private rootCheck?: { at: number; mtimeMs: Promise<number> };
 
   constructor(private readonly config: AppConfig) {}
 
@@ -48,8 +52,10 @@ export class SiteDirectory {
   }
 
   async resolve(ref: SiteRef): Promise<Site> {
-    const snapshot = await this.current();
-    const site = ref.kind === 'id' ? snapshot.byId.get(ref.id) : snapshot.byDomain.get(ref.domain);
+    const find = (snapshot: Snapshot) =>
+      ref.kind === 'id' ? snapshot.byId.get(ref.id) : snapshot.byDomain.get(ref.domain);
+    // A miss looks at VIRTUAL_ROOT again: a site created a moment ago must not be a 404 for up to a second.
+    const site = find(await this.current()) ?? find(await this.current(true));
     if (!site) {
       const name = ref.kind === 'id' ? ref.id : ref.domain;
       throw new AppError(ErrorCode.SiteNotFound, `No site ${name} exists under ${this.config.virtualRoot}.`);
@@ -60,13 +66,11 @@ export class SiteDirectory {
   /** Drops the cached scan, e.g. after a test builds a new tree. */
   invalidate(): void {
     this.snapshot = undefined;
+    this.rootCheck = undefined;
   }
 
-  private async current(): Promise<Snapshot> {
-    const rootMtimeMs = await statAsync(this.config.virtualRoot).then(
-      (info) => info.mtimeMs,
-      () => -1,
-    );
+  private async current(recheck = false): Promise<Snapshot> {
+    const rootMtimeMs = await this.rootMtimeMs(recheck);
     const cached = this.snapshot;
     if (cached && cached.rootMtimeMs === rootMtimeMs && Date.now() - cached.takenAt < MAX_SNAPSHOT_AGE_MS) {
       return cached;
@@ -77,6 +81,21 @@ export class SiteDirectory {
     });
     this.snapshot = await this.scanning;
     return this.snapshot;
+  }
+
+  /**
+   * VIRTUAL_ROOT's mtime, looked at once per ROOT_CHECK_MS however many requests ask: under load one stat per
+   * request went through libuv's thread pool for every poll.
+   */
+  private rootMtimeMs(recheck: boolean): Promise<number> {
+    const now = Date.now();
+    if (!recheck && this.rootCheck && now - this.rootCheck.at < ROOT_CHECK_MS) return this.rootCheck.mtimeMs;
+    const mtimeMs = statAsync(this.config.virtualRoot).then(
+      (info) => info.mtimeMs,
+      () => -1,
+    );
+    this.rootCheck = { at: now, mtimeMs };
+    return mtimeMs;
   }
 
   private async scan(rootMtimeMs: number): Promise<Snapshot> {
@@ -101,7 +120,7 @@ export class SiteDirectory {
     const sites: Site[] = [];
     await inSlices(siteIds, (id) => {
       const siteRoot = join(root, id);
-      const recorded = readSiteinfo(siteRoot)?.domain?.toLowerCase();
+      const recorded = readServiceConfigSync(siteRoot, 'siteinfo')?.domain?.toLowerCase();
       const primary = recorded && isDomainName(recorded) ? recorded : undefined;
       const linked = (linkDomains.get(id) ?? []).sort();
       const domains = [...new Set([...(primary ? [primary] : []), ...linked])];
@@ -131,17 +150,4 @@ function readlinkOrEmpty(path: string): string {
   } catch {
     return '';
   }
-}
-
-/** `readServiceConfig(siteRoot, 'siteinfo')`, synchronous: `info/current/`, else `info/cur/`; unreadable: undefined. */
-function readSiteinfo(siteRoot: string): Record<string, string> | undefined {
-  for (const dir of ['current', 'cur']) {
-    try {
-      return parseServiceConfig(readFileSync(join(siteRoot, 'info', dir, 'siteinfo'), 'utf8'));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') return undefined;
-    }
-  }
-  return undefined;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -9,16 +10,35 @@ export async function readServiceConfig(
   siteRoot: string,
   service: string,
 ): Promise<Record<string, string> | undefined> {
-  for (const dir of ['current', 'cur']) {
+  for (const path of serviceConfigPaths(siteRoot, service)) {
     try {
-      return parseServiceConfig(await readFile(join(siteRoot, 'info', dir, service), 'utf8'));
+      return parseServiceConfig(await readFile(path, 'utf8'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && (error as NodeJS.ErrnoException).code !== 'ENOTDIR') {
-        return undefined;
-      }
+      if (!isMissing(error)) return undefined;
     }
   }
   return undefined;
+}
+
+/** readServiceConfig for the site scan, which reads thousands of these tiny files in slices without awaiting each. */
+export function readServiceConfigSync(siteRoot: string, service: string): Record<string, string> | undefined {
+  for (const path of serviceConfigPaths(siteRoot, service)) {
+    try {
+      return parseServiceConfig(readFileSync(path, 'utf8'));
+    } catch (error) {
+      if (!isMissing(error)) return undefined;
+    }
+  }
+  return undefined;
+}
+
+function serviceConfigPaths(siteRoot: string, service: string): string[] {
+  return [join(siteRoot, 'info', 'current', service), join(siteRoot, 'info', 'cur', service)];
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 export function parseServiceConfig(text: string): Record<string, string> {

@@ -55,6 +55,14 @@ function lowerBound(sites: Site[], after: number): number {
   return low;
 }
 
+/** Sites come from immutable scan snapshots, so each one's model is built once, not on every page served. */
+const models = new WeakMap<Site, SiteModel>();
+
 export function toModel(site: Site): SiteModel {
-  return { id: site.id, domain: site.domain, domains: site.domains, paths: backupPathsOf(site) };
+  let model = models.get(site);
+  if (!model) {
+    model = { id: site.id, domain: site.domain, domains: site.domains, paths: backupPathsOf(site) };
+    models.set(site, model);
+  }
+  return model;
 }

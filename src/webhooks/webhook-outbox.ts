@@ -59,7 +59,7 @@ export class WebhookOutbox {
    */
   enqueue(planned: ReadonlyArray<{ event: JobEvent; webhookId: string }>, now: Date): number {
     if (planned.length === 0) return 0;
-    const insert = this.catalog.db.prepare(
+    const insert = this.catalog.statement(
       `INSERT INTO webhook_deliveries (id, webhook_id, event, job_id, body, status, attempts, next_attempt_at, created_at)
        VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
     );
@@ -79,8 +79,8 @@ export class WebhookOutbox {
    */
   jobsEndedWithoutDeliveries(since: string): string[] {
     return (
-      this.catalog.db
-        .prepare(
+      this.catalog
+        .statement(
           `SELECT j.id FROM jobs j
            WHERE j.status IN ('succeeded', 'failed', 'cancelled', 'interrupted') AND j.finished_at >= ?
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.job_id = j.id)
@@ -101,11 +101,10 @@ export class WebhookOutbox {
    */
   claimDue(now: Date, busyWebhooks: readonly string[], limit: number): ClaimedDelivery[] {
     if (limit <= 0) return [];
-    const db = this.catalog.db;
     const at = now.toISOString();
     return this.catalog.transaction(() => {
-      const rows = db
-        .prepare(
+      const rows = this.catalog
+        .statement(
           `SELECT d.seq, d.id, d.webhook_id AS webhookId, w.url, w.secret, d.event, d.body, d.attempts,
                   d.created_at AS createdAt
            FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
@@ -116,7 +115,7 @@ export class WebhookOutbox {
         .all(at, JSON.stringify(busyWebhooks), CLAIM_SCAN) as ClaimedDelivery[];
       const claimed: ClaimedDelivery[] = [];
       const taken = new Set<string>();
-      const mark = db.prepare(
+      const mark = this.catalog.statement(
         `UPDATE webhook_deliveries SET status = 'sending', attempts = attempts + 1, last_attempt_at = ?,
            next_attempt_at = NULL WHERE seq = ? AND status = 'pending'`,
       );
@@ -133,15 +132,15 @@ export class WebhookOutbox {
 
   /** When the next pending delivery is due (ISO), or null when none waits. */
   nextDueAt(): string | null {
-    const row = this.catalog.db
-      .prepare(`SELECT MIN(next_attempt_at) AS next FROM webhook_deliveries WHERE status = 'pending'`)
+    const row = this.catalog
+      .statement(`SELECT MIN(next_attempt_at) AS next FROM webhook_deliveries WHERE status = 'pending'`)
       .get() as { next: string | null };
     return row.next;
   }
 
   markDelivered(seq: number, statusCode: number, at: Date): void {
-    this.catalog.db
-      .prepare(
+    this.catalog
+      .statement(
         `UPDATE webhook_deliveries SET status = 'delivered', last_status_code = ?, last_error = NULL,
            next_attempt_at = NULL, finished_at = ? WHERE seq = ? AND status = 'sending'`,
       )
@@ -149,8 +148,8 @@ export class WebhookOutbox {
   }
 
   markRetry(seq: number, failure: AttemptFailure, nextAttemptAt: Date): void {
-    this.catalog.db
-      .prepare(
+    this.catalog
+      .statement(
         `UPDATE webhook_deliveries SET status = 'pending', last_status_code = ?, last_error = ?, next_attempt_at = ?
          WHERE seq = ? AND status = 'sending'`,
       )
@@ -158,8 +157,8 @@ export class WebhookOutbox {
   }
 
   markFailed(seq: number, failure: AttemptFailure, at: Date): void {
-    this.catalog.db
-      .prepare(
+    this.catalog
+      .statement(
         `UPDATE webhook_deliveries SET status = 'failed', last_status_code = ?, last_error = ?, next_attempt_at = NULL,
            finished_at = ? WHERE seq = ? AND status = 'sending'`,
       )
@@ -168,8 +167,8 @@ export class WebhookOutbox {
 
   /** Start-up: attempts a dead process left `sending` may or may not have arrived; send them again now. */
   requeueSending(now: Date): number {
-    return this.catalog.db
-      .prepare(
+    return this.catalog
+      .statement(
         `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, last_status_code = NULL,
            last_error = 'the service stopped during this attempt; sending again' WHERE status = 'sending'`,
       )
@@ -178,15 +177,15 @@ export class WebhookOutbox {
 
   /** Forgets delivered and given-up deliveries that finished before `before`. */
   prune(before: Date): number {
-    return this.catalog.db
-      .prepare(`DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND finished_at < ?`)
+    return this.catalog
+      .statement(`DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'failed') AND finished_at < ?`)
       .run(before.toISOString()).changes;
   }
 
   /** A receiver's deliveries, newest first, below `beforeSeq` when given. */
   list(webhookId: string, filter: { status?: DeliveryStatus; beforeSeq?: number; limit: number }): DeliveryRecord[] {
-    return this.catalog.db
-      .prepare(
+    return this.catalog
+      .statement(
         `SELECT ${RECORD_COLUMNS} FROM webhook_deliveries
          WHERE webhook_id = ? AND seq < ? AND (? IS NULL OR status = ?) ORDER BY seq DESC LIMIT ?`,
       )

@@ -45,8 +45,8 @@ export class WebhookStore {
 
   insert(webhook: NewWebhook): StoredWebhook {
     const id = randomUUID();
-    this.catalog.db
-      .prepare(
+    this.catalog
+      .statement(
         `INSERT INTO webhooks (id, url, events, secret, description, created_by, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -63,26 +63,26 @@ export class WebhookStore {
   }
 
   get(id: string): StoredWebhook | undefined {
-    const row = this.catalog.db.prepare('SELECT * FROM webhooks WHERE id = ?').get(id) as WebhookRow | undefined;
+    const row = this.catalog.statement('SELECT * FROM webhooks WHERE id = ?').get(id) as WebhookRow | undefined;
     return row && toWebhook(row);
   }
 
   /** Newest first, below `beforeSeq` when given. */
   list(limit: number, beforeSeq?: number): StoredWebhook[] {
-    const rows = this.catalog.db
-      .prepare('SELECT * FROM webhooks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
+    const rows = this.catalog
+      .statement('SELECT * FROM webhooks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
       .all(beforeSeq ?? Number.MAX_SAFE_INTEGER, limit) as WebhookRow[];
     return rows.map(toWebhook);
   }
 
   /** Every subscription (a handful: read whole on each job's end). */
   all(): StoredWebhook[] {
-    return (this.catalog.db.prepare('SELECT * FROM webhooks ORDER BY seq').all() as WebhookRow[]).map(toWebhook);
+    return (this.catalog.statement('SELECT * FROM webhooks ORDER BY seq').all() as WebhookRow[]).map(toWebhook);
   }
 
   /** Removes the subscription and, with it, its deliveries (pending ones are never sent). */
   delete(id: string): boolean {
-    return this.catalog.db.prepare('DELETE FROM webhooks WHERE id = ?').run(id).changes > 0;
+    return this.catalog.statement('DELETE FROM webhooks WHERE id = ?').run(id).changes > 0;
   }
 }
 

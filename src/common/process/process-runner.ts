@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { execa, type Options, type ResultPromise } from 'execa';
+import { writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -57,6 +58,20 @@ const STDERR_TAIL_LINES = 40;
 const CHILD_NICENESS = 10;
 
 /**
+ * `detached` makes each child a session leader, and with sched_autogroup (on in Debian's kernels) every session is
+ * its own scheduling group: niceness then only ranks processes inside it, and four backups took four fifths of the
+ * CPU from this API (event-loop stalls of 100-230 ms, p99 of status polls near 1 s). The group's own niceness is what
+ * yields. No autogroup (disabled, another kernel): nothing to do.
+ */
+function lowerAutogroup(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(CHILD_NICENESS));
+  } catch {
+    // no autogroup support, or the child already exited
+  }
+}
+
+/**
  * The one door to child processes: argument arrays only (never a shell), an explicit environment, output read as
  * line streams (never buffered whole), a process group so cancel stops the whole tree, and secrets redacted.
  */
@@ -109,6 +124,7 @@ export class ProcessRunner implements OnApplicationShutdown {
       } catch {
         // already exited
       }
+      lowerAutogroup(pid);
       request.onSpawn?.(pid);
     }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ProcessRunner } from '../../src/common/process/process-runner';
 
@@ -45,6 +45,21 @@ describe('ProcessRunner', () => {
     });
     assert.equal(result.exitCode, 0);
     assert.deepEqual(lines.sort(), ['log:log line [REDACTED]', 'stderr:err', 'stdout:out [REDACTED]']);
+  });
+
+  it('runs children niced, in a niced scheduling autogroup of their own', async () => {
+    // The child reads its own settings after the runner has had a moment to apply them.
+    const result = await runner.run({
+      command: 'sh',
+      args: ['-c', 'sleep 0.3; cut -d" " -f19 /proc/$$/stat; cat /proc/$$/autogroup 2>/dev/null || true'],
+      captureStdout: true,
+    });
+    const [nice, autogroup] = result.stdout.split('\n');
+    assert.equal(nice, '10');
+    if (existsSync('/proc/self/autogroup')) {
+      assert.match(autogroup, /^\/autogroup-\d+ nice 10$/);
+      assert.notEqual(autogroup.split(' ')[0], readFileSync('/proc/self/autogroup', 'utf8').split(' ')[0]);
+    }
   });
 
   it('cancel stops the whole process group, grandchildren included', async () => {

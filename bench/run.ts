@@ -12,6 +12,7 @@ import { REPO_ROOT } from './support';
 const BENCHMARKS: Record<string, { script: string; args: string[] }> = {
   'site-discovery': { script: 'site-discovery', args: ['--sites', '10000'] },
   'duplicity-backup': { script: 'duplicity-backup', args: ['--sizeMiB', '512', '--runs', '3', '--points', '1000'] },
+  'bacula-backup': { script: 'bacula-backup', args: ['--sizeMiB', '256', '--runs', '3'] },
   'database-export': { script: 'database-export', args: ['--mb', '256', '--runs', '2'] },
   load: { script: 'load', args: ['--backups', '2', '--seconds', '15'] },
   // Issue 7's target: 64 connections, p99 under 50 ms, while 4 backups and an export run.

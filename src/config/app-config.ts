@@ -15,6 +15,8 @@ export class AppConfig {
   readonly defaultProvider!: ProviderName;
   readonly duplicity!: { target: string; passphraseFile?: string };
   readonly maxConcurrentJobs!: number;
+  /** Finished jobs (and their logs) older than this are forgot; the newest success per site and kind is kept. */
+  readonly jobRetentionDays!: number;
   readonly shutdownGraceSeconds!: number;
   readonly log!: { level: string; format: 'json' | 'pretty' };
   readonly bodyLimit!: string;

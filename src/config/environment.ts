@@ -82,6 +82,12 @@ export class Environment {
   @Type(() => Number)
   @IsInt()
   @Min(1)
+  @Max(36500)
+  JOB_RETENTION_DAYS: number = 90;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
   @Max(3600)
   SHUTDOWN_GRACE_SECONDS: number = 20;
 

@@ -92,6 +92,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       passphraseFile: env.DUPLICITY_PASSPHRASE_FILE,
     },
     maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
+    jobRetentionDays: env.JOB_RETENTION_DAYS,
     shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
     log: { level: env.LOG_LEVEL, format },
     bodyLimit: env.BODY_LIMIT,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createReadStream, createWriteStream, mkdirSync, statSync, type ReadStream, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 
@@ -43,6 +44,11 @@ export class JobLogStore {
       },
       close: () => new Promise<void>((resolve) => stream.end(resolve)),
     };
+  }
+
+  /** Removes a job's log; one already gone is fine. */
+  async remove(jobId: string): Promise<void> {
+    await rm(this.pathOf(jobId), { force: true });
   }
 
   read(jobId: string): ReadStream | undefined {

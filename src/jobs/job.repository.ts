@@ -192,6 +192,29 @@ export class JobRepository {
     this.catalog.statement('UPDATE jobs SET steps = ? WHERE id = ?').run(JSON.stringify(steps), id);
   }
 
+  /**
+   * Deletes jobs that ended before `before` and returns their ids. The newest successful job of each kind, site and
+   * provider stays whatever its age: it is the "last successful backup" that status pages and alerts read.
+   */
+  deleteFinishedBefore(before: string): string[] {
+    const rows = this.catalog
+      .statement(
+        `DELETE FROM jobs
+         WHERE status IN ('succeeded', 'failed', 'cancelled', 'interrupted') AND finished_at < ?
+           AND id NOT IN (
+             SELECT id FROM (
+               SELECT id, ROW_NUMBER() OVER (
+                 PARTITION BY kind, COALESCE(site, ''), COALESCE(provider, '') ORDER BY finished_at DESC, seq DESC
+               ) AS newest
+               FROM jobs WHERE status = 'succeeded'
+             ) WHERE newest = 1
+           )
+         RETURNING id`,
+      )
+      .all(before) as Array<{ id: string }>;
+    return rows.map((row) => row.id);
+  }
+
   savePid(id: string, pid: number | null): void {
     this.catalog.statement('UPDATE jobs SET pid = ? WHERE id = ?').run(pid, id);
   }

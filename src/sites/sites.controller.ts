@@ -1,4 +1,5 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
 import { ProblemModel } from '../common/errors/problem.model';
@@ -19,8 +20,10 @@ export class SitesController {
   @RequireRole('monitor')
   @ApiOkResponse({ type: SitePageModel })
   @ApiBadRequestResponse({ type: ProblemModel, description: 'Bad query' })
-  list(@Query() query: ListSitesQuery): Promise<SitePageModel> {
-    return this.sites.list(query);
+  list(@Query() query: ListSitesQuery, @Res({ passthrough: true }) res: Response): Promise<string> {
+    // A SitePageModel already serialized (see listJson): Express sends a string as it is, with this type.
+    res.type('application/json');
+    return this.sites.listJson(query);
   }
 
   /** Get one site by `siteN` or by domain, with its databases. */

@@ -7,16 +7,45 @@ import { ExportsService } from '../exports/exports.service';
 import type { SiteRef } from './site-ref';
 
 const DEFAULT_LIMIT = 100;
+const MAX_CACHED_PAGES = 256;
 
 @Injectable()
 export class SitesService {
+  /** Keyed by the snapshot's site array, so a rescan drops every cached page with it. */
+  private readonly pageCache = new WeakMap<Site[], Map<string, string>>();
+
   constructor(
     private readonly directory: SiteDirectory,
     private readonly exports: ExportsService,
   ) {}
 
+  /**
+   * A page of sites, serialized. Pages are cached per scan snapshot: a page of 100 sites is ~25 kB of JSON, and
+   * serializing it for every poll was the largest single cost of `GET /v1/sites` under load.
+   */
+  async listJson(query: ListSitesQuery): Promise<string> {
+    const sites = await this.directory.list();
+    let pages = this.pageCache.get(sites);
+    if (!pages) {
+      pages = new Map();
+      this.pageCache.set(sites, pages);
+    }
+    const key = JSON.stringify([query.domain ?? null, query.cursor ?? null, query.limit ?? null]);
+    let json = pages.get(key);
+    if (json === undefined) {
+      json = JSON.stringify(this.page(sites, query));
+      if (pages.size >= MAX_CACHED_PAGES) pages.clear();
+      pages.set(key, json);
+    }
+    return json;
+  }
+
   async list(query: ListSitesQuery): Promise<Page<SiteModel>> {
-    let sites = await this.directory.list();
+    return this.page(await this.directory.list(), query);
+  }
+
+  private page(all: Site[], query: ListSitesQuery): Page<SiteModel> {
+    let sites = all;
     if (query.domain) {
       const domain = query.domain.toLowerCase();
       sites = sites.filter((site) => site.domains.includes(domain));

@@ -493,34 +493,11 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
     });
   });
 
-  it('measures: a provider-driven full backup vs. the same bconsole run by hand; listing many jobs', async () => {
+  it('lists the restore points of a site with thousands of Bacula jobs, each with its chain', async () => {
+    // The backup against hand-run bconsole comparison is bench/bacula-backup.ts; this checks the listing at scale.
     const site = join(root, 'virtual', 'site6');
-    await buildSiteTree(site, { largeFileBytes: 64 * 1024 * 1024 });
-    const subject = siteSubject(site, 'site6');
-    await provider.backup({ subject, level: 'full' }, jobContext(work()));
-    const byProvider: number[] = [];
-    const byHand: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      byProvider.push((await timed(() => provider.backup({ subject, level: 'full' }, jobContext(work())))).ms);
-      byHand.push(
-        (
-          await timed(async () => {
-            const queued = await harness.bconsole(['run job=apiscp-site6 level=Full yes']);
-            const jobId = /JobId=(\d+)/.exec(queued)?.[1];
-            assert.ok(jobId, queued);
-            assert.match(await harness.bconsole([`wait jobid=${jobId}`]), /JobStatus=OK \(T\)/);
-          })
-        ).ms,
-      );
-    }
-    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const ratio = median(byProvider) / median(byHand);
-    console.log(
-      `# full backup of a 64 MiB site: provider ${byProvider.map(Math.round).join('/')} ms, by hand ${byHand
-        .map(Math.round)
-        .join('/')} ms, median ratio ${ratio.toFixed(2)}`,
-    );
-    assert.ok(ratio < 2, `the provider costs ${ratio.toFixed(2)}× a hand-run job`);
+    await buildSiteTree(site, { largeFileBytes: 1024 * 1024 });
+    await provider.backup({ subject: siteSubject(site, 'site6'), level: 'full' }, jobContext(work()));
 
     // Many jobs, cheaply: copies of this site's job rows straight into the test catalog.
     const jobs = 2000;
@@ -541,6 +518,5 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
     assert.equal(newest.level, 'incremental');
     assert.ok(newest.chain.length >= 2 && newest.chain.length <= 30);
     console.log(`# restore points of a site with ${jobs} jobs listed in ${Math.round(listing.ms)} ms`);
-    assert.ok(listing.ms < 20_000);
   });
 });

@@ -1,12 +1,14 @@
 /**
  * Runs every benchmark in turn (each in its own process, on generated data) and collects their JSON lines into
- * bench/results/<time>.json. Pass a benchmark's options after its name: `npm run bench -- duplicity-backup --runs 5`.
+ * bench/results/<time>.json, then compares them with bench/baseline.json (a run committed with the machine it ran on;
+ * copy a results file over it to move the baseline). Pass a benchmark's options after its name:
+ * `npm run bench -- duplicity-backup --runs 5`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from './support';
+import { printTable, REPO_ROOT } from './support';
 
 /** Each benchmark: its script and the sizes `npm run bench` uses by default (a few minutes in all on 2 cores). */
 const BENCHMARKS: Record<string, { script: string; args: string[] }> = {
@@ -22,7 +24,7 @@ const BENCHMARKS: Record<string, { script: string; args: string[] }> = {
 function main(): void {
   const [only, ...rest] = process.argv.slice(2);
   const selected = only ? [only] : Object.keys(BENCHMARKS);
-  const results: unknown[] = [];
+  const results: Array<Record<string, unknown>> = [];
   for (const name of selected) {
     if (!BENCHMARKS[name]) throw new Error(`unknown benchmark ${name}; known: ${Object.keys(BENCHMARKS).join(', ')}`);
     const run = spawnSync(
@@ -39,13 +41,52 @@ function main(): void {
       .split('\n')
       .reverse()
       .find((line) => line.startsWith('{'));
-    if (json) results.push(JSON.parse(json));
+    if (json) results.push({ name, ...(JSON.parse(json) as Record<string, unknown>) });
   }
   const dir = join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ machine: { cpus: cpus().length, node: process.version }, results }, null, 2));
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+  };
+  writeFileSync(file, JSON.stringify({ machine, results }, null, 2));
   process.stdout.write(`\nfigures written to ${file}\n`);
+  compareWithBaseline(results);
+}
+
+/**
+ * Prints each numeric figure next to the same figure in bench/baseline.json (a committed run), so a change that
+ * costs speed or memory shows at a glance. Only benchmarks and figures present in both are compared.
+ */
+function compareWithBaseline(results: Array<Record<string, unknown>>): void {
+  const baselineFile = join(REPO_ROOT, 'bench', 'baseline.json');
+  if (!existsSync(baselineFile)) return;
+  const baseline = JSON.parse(readFileSync(baselineFile, 'utf8')) as { results: Array<Record<string, unknown>> };
+  const rows: Array<[string, string]> = [];
+  for (const result of results) {
+    const before = baseline.results.find((candidate) => candidate.name === result.name);
+    if (!before) continue;
+    const then = numericLeaves(before);
+    for (const [key, value] of numericLeaves(result)) {
+      const old = then.get(key);
+      if (old === undefined || old === value) continue;
+      const change = old === 0 ? '' : ` (${value >= old ? '+' : ''}${(((value - old) / old) * 100).toFixed(0)}%)`;
+      rows.push([`${String(result.name)}.${key}`, `${old} → ${value}${change}`]);
+    }
+  }
+  if (rows.length > 0) printTable('against bench/baseline.json', rows);
+}
+
+function numericLeaves(value: unknown, prefix = '', into = new Map<string, number>()): Map<string, number> {
+  if (typeof value === 'number') into.set(prefix, value);
+  else if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(value)) numericLeaves(child, prefix ? `${prefix}.${key}` : key, into);
+  }
+  return into;
 }
 
 main();

@@ -53,9 +53,55 @@ function main(): void {
     kernel: release(),
     node: process.version,
   };
+  printTable(
+    `summary (${machine.cpus} × ${machine.cpuModel ?? 'cpu'}, ${machine.memoryGiB} GiB, Node ${machine.node})`,
+    results.flatMap(summaryRows),
+  );
   writeFileSync(file, JSON.stringify({ machine, results }, null, 2));
   process.stdout.write(`\nfigures written to ${file}\n`);
   compareWithBaseline(results);
+}
+
+/** The figures issue 7 asks for, one line each, from a benchmark's JSON. */
+function summaryRows(result: Record<string, unknown>): Array<[string, string]> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each benchmark's own JSON shape
+  const r = result as Record<string, any>;
+  switch (result.name) {
+    case 'site-discovery':
+      return [[`site discovery, ${r.sites} sites`, `${r.coldMedianMs} ms cold, ${r.warmListMedianUs} µs cached`]];
+    case 'duplicity-backup':
+      return [
+        [
+          `duplicity backup ${r.sizeMiB} MiB, API / hand`,
+          `${r.ratio} (${r.apiMedianMs} / ${r.handMedianMs} ms), peak RSS ${r.servicePeakRssMiB} MiB`,
+        ],
+        [`restore-point listing, ${r.restorePoints} points`, `p50 ${r.listingP50Ms} ms, p99 ${r.listingP99Ms} ms`],
+      ];
+    case 'bacula-backup':
+      return [
+        [
+          `bacula backup ${r.sizeMiB} MiB, API / hand`,
+          `${r.ratio} (${r.apiMedianMs} / ${r.handMedianMs} ms), peak RSS ${r.servicePeakRssMiB} MiB`,
+        ],
+      ];
+    case 'database-export':
+      return (['mysql', 'pgsql'] as const).map((engine) => [
+        `${engine} export ${r[engine].databaseMb} MB, API / hand`,
+        `${Number(r[engine].ratio).toFixed(3)} (${r[engine].medianMs.service} / ${r[engine].medianMs.hand} ms), ` +
+          `peak RSS ${Math.round(r[engine].serviceRssMb.peak)} MiB`,
+      ]);
+    case 'load':
+    case 'load-target':
+      return [
+        [
+          `${r.connections} connections, ${r.backupsRunning} backups + ${r.exportsRunning} exports running`,
+          `${r.requestsPerSecond} req/s, p50 ${r.latencyP50Ms} / p99 ${r.latencyP99Ms} ms, ` +
+            `${r.non2xx + r.errors + r.timeouts} errors, peak RSS ${r.servicePeakRssMiB} MiB`,
+        ],
+      ];
+    default:
+      return [];
+  }
 }
 
 /**

@@ -115,7 +115,6 @@ describe('drill: the catalog locked by another process at start-up', () => {
     const id = started.body.id as string;
     await waitForServiceJob(service, id, (job) => job.progress.phase === 'backup' && duplicityRuns('site1').length > 0);
 
-    const runsBefore = duplicityRuns('site1');
     const second = await runServiceToExit(env, 60_000);
     ctx.diagnostic(`second service: exit ${second.code} after ${second.ms} ms: ${second.output.trim()}`);
     assert.equal(second.code, 75, second.output);
@@ -127,13 +126,9 @@ describe('drill: the catalog locked by another process at start-up', () => {
       second.output,
     );
     assert.doesNotMatch(second.output, /^\s+at /m, 'no stack trace');
-    // Left alone: its duplicity is either still the same run or ended on its own, and the job succeeded (a second
-    // service that took it for dead would have killed it and marked it interrupted).
-    const runsAfter = duplicityRuns('site1');
-    assert.ok(
-      runsAfter.length === 0 || runsAfter.every((pid) => runsBefore.includes(pid)),
-      `duplicity runs before ${runsBefore.join(',')}, after ${runsAfter.join(',')}`,
-    );
+    // Left alone: a second service that took the job for dead would have killed its duplicity and marked it
+    // interrupted. (Whether duplicity is still running here depends on the machine's speed: the backup may well have
+    // finished, and the job goes on to scan restore points with other duplicity runs.)
     const job = await waitForServiceJob(service, id);
     assert.equal(job.status, 'succeeded', JSON.stringify(job));
     assert.equal(job.error, null);

@@ -101,4 +101,28 @@ describe('sites', () => {
     const forged = await t.http().get('/v1/sites?cursor=bm9wZQ').set(t.auth('monitor'));
     assertProblem(forged, 400, 'validation-failed');
   });
+
+  it('sees a site created a moment ago at once by name, and in the list within a second', async () => {
+    await t.http().get('/v1/sites').set(t.auth('monitor')).expect(200);
+    makeSites(t.config.virtualRoot, [{ n: 42, domain: 'new.example.com' }]);
+    const byName = await t.http().get('/v1/sites/new.example.com').set(t.auth('monitor'));
+    assert.equal(byName.status, 200, JSON.stringify(byName.body));
+    assert.equal(byName.body.id, 'site42');
+    const listed = await t.http().get('/v1/sites?domain=new.example.com').set(t.auth('monitor')).expect(200);
+    assert.deepEqual(
+      listed.body.items.map((site: { id: string }) => site.id),
+      ['site42'],
+    );
+  });
+
+  it('serves the same page body from its cache as a fresh build, with a JSON content type', async () => {
+    const first = await t.http().get('/v1/sites?limit=2').set(t.auth('monitor')).expect(200);
+    const again = await t.http().get('/v1/sites?limit=2').set(t.auth('monitor')).expect(200);
+    assert.match(String(again.headers['content-type']), /^application\/json/);
+    assert.equal(again.text, first.text);
+    assert.deepEqual(
+      first.body.items.map((site: { id: string }) => site.id),
+      ['site1', 'site2'],
+    );
+  });
 });

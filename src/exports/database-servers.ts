@@ -14,8 +14,24 @@ export class DatabaseServers {
     private readonly connections: DatabaseConnections,
   ) {}
 
-  /** Every database on the server (templates excluded for PostgreSQL); throws an ExportError when it cannot ask. */
+  /** Listings in flight, per engine. */
+  private readonly listing = new Map<DatabaseEngine, Promise<string[]>>();
+
+  /**
+   * Every database on the server (templates excluded for PostgreSQL); throws an ExportError when it cannot ask.
+   * Callers at the same moment share one listing: each is a client process and a login, and a caller fetching many
+   * sites' details at once would otherwise start one per site. Nothing is kept once it is answered.
+   */
   async listDatabases(engine: DatabaseEngine): Promise<string[]> {
+    let pending = this.listing.get(engine);
+    if (!pending) {
+      pending = this.askServer(engine).finally(() => this.listing.delete(engine));
+      this.listing.set(engine, pending);
+    }
+    return [...(await pending)];
+  }
+
+  private askServer(engine: DatabaseEngine): Promise<string[]> {
     return this.connections.with(engine, async (connection) => {
       const result =
         engine === 'mysql'

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config';
 import { DatabaseConnections } from '../../../src/exports/database-connection';
-import { classifyFailure, why } from '../../../src/exports/database-servers';
-import type { RunResult } from '../../../src/common/process/process-runner';
+import { classifyFailure, DatabaseServers, why } from '../../../src/exports/database-servers';
+import type { ProcessRunner, RunResult } from '../../../src/common/process/process-runner';
 
 const root = mkdtempSync(join(tmpdir(), 'connections-'));
 
@@ -142,5 +142,31 @@ describe('failure classification (stderr as the real tools print it)', () => {
     assert.equal(why(result('a\nb\n')), 'a | b');
     assert.equal(why(result('', { signal: 'SIGKILL', exitCode: null })), 'killed by SIGKILL');
     assert.equal(why(result('')), 'exit 2');
+  });
+});
+
+describe('database listing', () => {
+  /** A runner that answers every listing after `delayMs` with the same two names, counting its runs. */
+  function countingRunner(delayMs: number): { runner: ProcessRunner; runs: () => number } {
+    let runs = 0;
+    const runner = {
+      run: async (): Promise<Partial<RunResult>> => {
+        runs++;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        return { exitCode: 0, stdout: 'shop1_wp\nshop1_crm\n', stderrTail: '' };
+      },
+    } as unknown as ProcessRunner;
+    return { runner, runs: () => runs };
+  }
+
+  it('callers at the same moment share one listing; a later caller asks again', async () => {
+    const { runner, runs } = countingRunner(50);
+    const servers = new DatabaseServers(runner, connections({ MYSQL_HOST: '127.0.0.1' }));
+    const together = await Promise.all(Array.from({ length: 20 }, () => servers.listDatabases('mysql')));
+    assert.equal(runs(), 1);
+    for (const names of together) assert.deepEqual(names, ['shop1_wp', 'shop1_crm']);
+    together[0].push('changed by one caller');
+    assert.deepEqual(await servers.listDatabases('mysql'), ['shop1_wp', 'shop1_crm'], 'each caller has its own copy');
+    assert.equal(runs(), 2, 'nothing is kept once answered');
   });
 });

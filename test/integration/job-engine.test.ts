@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runJob, waitForJob, type JobBody } from '../support/jobs';
@@ -159,6 +159,7 @@ describe('job engine', () => {
       assert.equal(status, 'succeeded', service.output());
     } finally {
       await service.stop();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 
@@ -193,6 +194,7 @@ describe('job engine', () => {
       assert.equal(job.body.status, 'interrupted', JSON.stringify(job.body));
     } finally {
       await service.stop();
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

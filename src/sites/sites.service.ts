@@ -40,10 +40,6 @@ export class SitesService {
     return json;
   }
 
-  async list(query: ListSitesQuery): Promise<Page<SiteModel>> {
-    return this.page(await this.directory.list(), query);
-  }
-
   private page(all: Site[], query: ListSitesQuery): Page<SiteModel> {
     let sites = all;
     if (query.domain) {
@@ -84,14 +80,6 @@ function lowerBound(sites: Site[], after: number): number {
   return low;
 }
 
-/** Sites come from immutable scan snapshots, so each one's model is built once, not on every page served. */
-const models = new WeakMap<Site, SiteModel>();
-
 export function toModel(site: Site): SiteModel {
-  let model = models.get(site);
-  if (!model) {
-    model = { id: site.id, domain: site.domain, domains: site.domains, paths: backupPathsOf(site) };
-    models.set(site, model);
-  }
-  return model;
+  return { id: site.id, domain: site.domain, domains: site.domains, paths: backupPathsOf(site) };
 }

@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERROR_STATUS, ERROR_TITLE, ErrorCode } from './error-code';
-import { PROBLEM_CONTENT_TYPE } from './problem.filter';
+import { ERROR_TITLE, ErrorCode } from './error-code';
+import { PROBLEM_CONTENT_TYPE, problemOf } from './problem.filter';
 
 /**
  * Requests Node's HTTP parser rejects (a broken request line, headers past the size limit, a request that never
@@ -30,17 +30,11 @@ function codeFor(nodeCode: string | undefined): ErrorCode {
   }
 }
 
-export function problemResponse(code: ErrorCode): string {
-  const status = ERROR_STATUS[code];
-  const body = JSON.stringify({
-    type: `urn:apiscp-backup-api:problem:${code}`,
-    title: ERROR_TITLE[code],
-    status,
-    detail: `${ERROR_TITLE[code]}; the connection is closed.`,
-    code,
-  });
+function problemResponse(code: ErrorCode): string {
+  const problem = problemOf(code, `${ERROR_TITLE[code]}; the connection is closed.`);
+  const body = JSON.stringify(problem);
   return [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}`,
     `Content-Type: ${PROBLEM_CONTENT_TYPE}`,
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',

@@ -7,13 +7,14 @@ import { RouteTable } from './route-table';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-interface Problem {
+export interface Problem {
   type: string;
   title: string;
   status: number;
   detail: string;
   code: string;
-  instance: string;
+  /** The request path; absent when the request could not be read at all. */
+  instance?: string;
   errors?: FieldError[];
   errorId?: string;
   [key: string]: unknown;
@@ -54,7 +55,7 @@ export class ProblemFilter implements ExceptionFilter {
     if (exception instanceof AppError) {
       const { errors, headers, ...rest } = exception.extras;
       return {
-        problem: { ...this.base(exception.code, exception.detail, instance), ...rest, ...(errors ? { errors } : {}) },
+        problem: { ...problemOf(exception.code, exception.detail, instance), ...rest, ...(errors ? { errors } : {}) },
         headers: headers ?? {},
       };
     }
@@ -65,7 +66,7 @@ export class ProblemFilter implements ExceptionFilter {
     this.logger.error({ err: exception, errorId }, 'unexpected error');
     return {
       problem: {
-        ...this.base(ErrorCode.Internal, `An unexpected error occurred; quote error id ${errorId}.`, instance),
+        ...problemOf(ErrorCode.Internal, `An unexpected error occurred; quote error id ${errorId}.`, instance),
         errorId,
       },
       headers: {},
@@ -82,7 +83,7 @@ export class ProblemFilter implements ExceptionFilter {
       const allowed = this.routes.allowedMethods(req.path);
       if (allowed.length > 0 && !allowed.includes(req.method.toUpperCase())) {
         return {
-          problem: this.base(
+          problem: problemOf(
             ErrorCode.MethodNotAllowed,
             `${req.method} is not allowed on ${req.path}; allowed: ${allowed.join(', ')}.`,
             instance,
@@ -90,16 +91,16 @@ export class ProblemFilter implements ExceptionFilter {
           headers: { Allow: allowed.join(', ') },
         };
       }
-      return { problem: this.base(ErrorCode.RouteNotFound, `No route matches ${req.path}.`, instance), headers: {} };
+      return { problem: problemOf(ErrorCode.RouteNotFound, `No route matches ${req.path}.`, instance), headers: {} };
     }
     const code = STATUS_FALLBACK_CODE[status];
     if (code) {
-      return { problem: this.base(code, this.messageOf(exception), instance), headers: {} };
+      return { problem: problemOf(code, this.messageOf(exception), instance), headers: {} };
     }
     if (status === 503) {
       const body = exception.getResponse() as { details?: unknown };
       return {
-        problem: { ...this.base(ErrorCode.NotReady, 'A dependency is not ready.', instance), checks: body.details },
+        problem: { ...problemOf(ErrorCode.NotReady, 'A dependency is not ready.', instance), checks: body.details },
         headers: { 'Retry-After': '5' },
       };
     }
@@ -107,7 +108,7 @@ export class ProblemFilter implements ExceptionFilter {
       const errorId = randomUUID();
       this.logger.error({ err: exception, errorId }, 'http exception');
       return {
-        problem: { ...this.base(ErrorCode.Internal, `Quote error id ${errorId}.`, instance), errorId },
+        problem: { ...problemOf(ErrorCode.Internal, `Quote error id ${errorId}.`, instance), errorId },
         headers: {},
       };
     }
@@ -138,15 +139,16 @@ export class ProblemFilter implements ExceptionFilter {
     if (Array.isArray(message)) return message.join('; ');
     return typeof message === 'string' ? message : exception.message;
   }
+}
 
-  private base(code: ErrorCode, detail: string, instance: string): Problem {
-    return {
-      type: `urn:apiscp-backup-api:problem:${code}`,
-      title: ERROR_TITLE[code],
-      status: ERROR_STATUS[code],
-      detail,
-      code,
-      instance,
-    };
-  }
+/** The fields every problem+json answer carries, from its code. */
+export function problemOf(code: ErrorCode, detail: string, instance?: string): Problem {
+  return {
+    type: `urn:apiscp-backup-api:problem:${code}`,
+    title: ERROR_TITLE[code],
+    status: ERROR_STATUS[code],
+    detail,
+    code,
+    instance,
+  };
 }

@@ -118,4 +118,18 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
       CREATE INDEX webhook_deliveries_by_job ON webhook_deliveries (job_id);`,
   },
+  {
+    id: 6,
+    name: 'job totals kept past retention',
+    // Prometheus counters are read from the jobs table; the jobs retention forgets must still count, or they would fall.
+    sql: `
+      CREATE TABLE forgotten_job_totals (
+        kind TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started INTEGER NOT NULL,
+        finished INTEGER NOT NULL,
+        PRIMARY KEY (kind, provider, status)
+      );`,
+  },
 ];

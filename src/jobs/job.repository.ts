@@ -194,25 +194,34 @@ export class JobRepository {
 
   /**
    * Deletes jobs that ended before `before` and returns their ids. The newest successful job of each kind, site and
-   * provider stays whatever its age: it is the "last successful backup" that status pages and alerts read.
+   * provider stays whatever its age: it is the "last successful backup" that status pages and alerts read. What is
+   * deleted is added to forgotten_job_totals, so the job counters in /metrics never go down.
    */
   deleteFinishedBefore(before: string): string[] {
-    const rows = this.catalog
-      .statement(
-        `DELETE FROM jobs
-         WHERE status IN ('succeeded', 'failed', 'cancelled', 'interrupted') AND finished_at < ?
-           AND id NOT IN (
-             SELECT id FROM (
-               SELECT id, ROW_NUMBER() OVER (
-                 PARTITION BY kind, COALESCE(site, ''), COALESCE(provider, '') ORDER BY finished_at DESC, seq DESC
-               ) AS newest
-               FROM jobs WHERE status = 'succeeded'
-             ) WHERE newest = 1
-           )
-         RETURNING id`,
-      )
-      .all(before) as Array<{ id: string }>;
-    return rows.map((row) => row.id);
+    return this.catalog.transaction(() => {
+      const rows = this.catalog
+        .statement(
+          `DELETE FROM jobs
+           WHERE status IN ('succeeded', 'failed', 'cancelled', 'interrupted') AND finished_at < ?
+             AND id NOT IN (
+               SELECT id FROM (
+                 SELECT id, ROW_NUMBER() OVER (
+                   PARTITION BY kind, COALESCE(site, ''), COALESCE(provider, '') ORDER BY finished_at DESC, seq DESC
+                 ) AS newest
+                 FROM jobs WHERE status = 'succeeded'
+               ) WHERE newest = 1
+             )
+           RETURNING id, kind, COALESCE(provider, '') AS provider, status, started_at IS NOT NULL AS started`,
+        )
+        .all(before) as Array<{ id: string; kind: string; provider: string; status: string; started: number }>;
+      const count = this.catalog.statement(
+        `INSERT INTO forgotten_job_totals (kind, provider, status, started, finished) VALUES (?, ?, ?, ?, 1)
+         ON CONFLICT (kind, provider, status) DO UPDATE
+           SET started = started + excluded.started, finished = finished + 1`,
+      );
+      for (const row of rows) count.run(row.kind, row.provider, row.status, row.started);
+      return rows.map((row) => row.id);
+    });
   }
 
   savePid(id: string, pid: number | null): void {

@@ -41,8 +41,13 @@ export class MetricsService implements OnModuleInit {
       registers: [this.registry],
       collect() {
         this.reset();
+        // Jobs retention forgot are counted in forgotten_job_totals: a counter must never go down.
         const rows = statement(
-          `SELECT kind, COALESCE(provider, '') AS provider, COUNT(*) AS n FROM jobs WHERE started_at IS NOT NULL GROUP BY kind, provider`,
+          `SELECT kind, provider, SUM(n) AS n FROM (
+             SELECT kind, COALESCE(provider, '') AS provider, COUNT(*) AS n FROM jobs WHERE started_at IS NOT NULL
+             GROUP BY kind, provider
+             UNION ALL SELECT kind, provider, started FROM forgotten_job_totals
+           ) GROUP BY kind, provider HAVING SUM(n) > 0`,
         ).all() as Array<{ kind: string; provider: string; n: number }>;
         for (const row of rows) this.inc({ kind: row.kind, provider: row.provider }, row.n);
       },
@@ -55,8 +60,11 @@ export class MetricsService implements OnModuleInit {
       collect() {
         this.reset();
         const rows = statement(
-          `SELECT kind, COALESCE(provider, '') AS provider, status, COUNT(*) AS n FROM jobs
-             WHERE status IN ('succeeded', 'failed', 'cancelled', 'interrupted') GROUP BY kind, provider, status`,
+          `SELECT kind, provider, status, SUM(n) AS n FROM (
+             SELECT kind, COALESCE(provider, '') AS provider, status, COUNT(*) AS n FROM jobs
+             WHERE status IN ('succeeded', 'failed', 'cancelled', 'interrupted') GROUP BY kind, provider, status
+             UNION ALL SELECT kind, provider, status, finished FROM forgotten_job_totals
+           ) GROUP BY kind, provider, status`,
         ).all() as Array<{ kind: string; provider: string; status: string; n: number }>;
         for (const row of rows) this.inc({ kind: row.kind, provider: row.provider, status: row.status }, row.n);
       },

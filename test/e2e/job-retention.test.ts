@@ -50,8 +50,25 @@ describe('job retention (JOB_RETENTION_DAYS)', () => {
   });
   after(() => t.close());
 
+  /** The job counter samples of /metrics, line by line. */
+  async function jobCounters(): Promise<string[]> {
+    const res = await t.http().get('/metrics').set(t.auth('monitor'));
+    return res.text
+      .split('\n')
+      .filter((line) => /^apiscp_backup_jobs_(started|finished)_total\{/.test(line))
+      .sort();
+  }
+
   it('forgets finished jobs past the retention and their logs, and nothing else', async () => {
+    const countersBefore = await jobCounters();
+    assert.ok(
+      countersBefore.includes(
+        'apiscp_backup_jobs_finished_total{kind="backup",provider="duplicity",status="succeeded"} 2',
+      ),
+      countersBefore.join('\n'),
+    );
     const forgotten = await t.app.get(JobRetention).prune();
+    assert.deepEqual(await jobCounters(), countersBefore, 'the job counters do not go down');
     assert.deepEqual(new Set(forgotten), new Set([ids.oldSuccess, ids.oldFailure, ids.oldCancelled]));
 
     for (const name of ['oldSuccess', 'oldFailure', 'oldCancelled']) {

@@ -6,6 +6,7 @@ export default tseslint.config(
     ignores: [
       'dist/**',
       'dist-test/**',
+      'clients/typescript/src/schema.ts',
       'node_modules/**',
       'eslint.config.mjs',
       'coverage/**',
@@ -23,6 +24,54 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/explicit-module-boundary-types': 'off',
+    },
+  },
+  // Dependencies point controllers -> services -> providers -> jobs runtime / process runner, never back.
+  {
+    files: ['src/jobs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/providers', '**/providers/**'],
+              message: 'jobs/ sits below providers/: move the shared type into jobs/ instead.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/providers/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/archive/**',
+                '**/backups/**',
+                '**/browse/**',
+                '**/exports/**',
+                '**/policies/**',
+                '**/restore-points/**',
+                '**/restores/**',
+                '**/retention/**',
+                '**/scheduler/**',
+                '**/server/**',
+                '**/site-status/**',
+                '**/sites/**',
+                '**/webapps/**',
+                '**/webhooks/**',
+              ],
+              message: 'providers/ must not depend on the services that use them.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

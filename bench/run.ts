@@ -13,12 +13,23 @@ import { printTable, REPO_ROOT } from './support';
 /** Each benchmark: its script and the sizes `npm run bench` uses by default (a few minutes in all on 2 cores). */
 const BENCHMARKS: Record<string, { script: string; args: string[] }> = {
   'site-discovery': { script: 'site-discovery', args: ['--sites', '10000'] },
+  'scheduler-tick': { script: 'scheduler-tick', args: ['--sites', '10000', '--runs', '7'] },
+  // Issue 15: the newest point's restore after 30 daily incrementals, without and with a maxChain budget.
+  'restore-budget': { script: 'restore-budget', args: ['--days', '30', '--files', '2000', '--maxChain', '7'] },
   'duplicity-backup': { script: 'duplicity-backup', args: ['--sizeMiB', '512', '--runs', '3', '--points', '1000'] },
   'bacula-backup': { script: 'bacula-backup', args: ['--sizeMiB', '256', '--runs', '3'] },
   'database-export': { script: 'database-export', args: ['--mb', '256', '--runs', '2'] },
   load: { script: 'load', args: ['--backups', '2', '--seconds', '15'] },
   // Issue 7's target: 64 connections, p99 under 50 ms, while 4 backups and an export run.
   'load-target': { script: 'load', args: ['--backups', '4', '--exports', '1', '--seconds', '15'] },
+  // Issue 14: per-file costs at the sizes users have (`npm run bench -- inodes --files 1000000` for the million).
+  inodes: { script: 'inodes', args: ['--files', '100000', '--rounds', '3'] },
+  // Issue 14: listing, status and /metrics with 1,000 points of 1,000,000-file backups vs a few small ones.
+  'catalog-reads': { script: 'catalog-reads', args: ['--points', '1000', '--requests', '300'] },
+  // Issue 16: a 2 GiB, 100,000-file directory downloaded through the API vs tar; browse latency on that point.
+  'archive-download': { script: 'archive-download', args: ['--sizeMiB', '2048', '--files', '100000', '--runs', '3'] },
+  // Issue 17: restic and borg on a 100,000-file site, first and second backup, restore, API vs by hand.
+  'deduplicating-backup': { script: 'deduplicating-backup', args: ['--files', '100000', '--rounds', '3'] },
 };
 
 function main(): void {
@@ -69,6 +80,15 @@ function summaryRows(result: Record<string, unknown>): Array<[string, string]> {
   switch (result.name) {
     case 'site-discovery':
       return [[`site discovery, ${r.sites} sites`, `${r.coldMedianMs} ms cold, ${r.warmListMedianUs} µs cached`]];
+    case 'scheduler-tick':
+      return [
+        [`scheduler tick, ${r.sites} sites`, `${r.tickMedianMs} ms (${r.perSiteUs} µs/site), RSS ${r.rssMiB} MiB`],
+      ];
+    case 'restore-budget':
+      return (['without', 'with'] as const).map((key): [string, string] => [
+        `newest point after ${r.days} incrementals, ${key === 'with' ? `maxChain ${r.maxChain}` : 'no budget'}`,
+        `${r[key].restoreMedianMs} ms restore, ${r[key].replaySets} sets / ${r[key].replayMiB} MiB replayed`,
+      ]);
     case 'duplicity-backup':
       return [
         [
@@ -98,6 +118,42 @@ function summaryRows(result: Record<string, unknown>): Array<[string, string]> {
           `${r.requestsPerSecond} req/s, p50 ${r.latencyP50Ms} / p99 ${r.latencyP99Ms} ms, ` +
             `${r.non2xx + r.errors + r.timeouts} errors, peak RSS ${r.servicePeakRssMiB} MiB`,
         ],
+      ];
+    case 'inodes':
+      return (r.figures as Array<Record<string, number | string>>).map((f) => [
+        `${r.files} files, ${f.engine} ${f.operation}, API / hand`,
+        `${f.ratio} (${f.apiMedianMs} / ${f.handMedianMs} ms), status read p99 ${f.readP99Ms} ms` +
+          (f.cpuRatio === undefined ? '' : `, CPU ${f.cpuRatio}`),
+      ]);
+    case 'archive-download':
+      return [
+        [
+          `download ${r.sizeMiB} MiB / ${r.files} files, tar / API time`,
+          `${r.throughputRatio} (${r.handMedianMs} / ${r.apiMedianMs} ms), RSS idle ${r.serviceIdleRssMiB} / peak ` +
+            `${r.servicePeakRssMiB} MiB`,
+        ],
+        ...(r.browseP50Ms === undefined
+          ? []
+          : ([
+              [
+                `browse a ${r.files}-file point`,
+                `first ${r.browseFirstListingMs} ms, then p50 ${r.browseP50Ms} / p99 ${r.browseP99Ms} ms`,
+              ],
+            ] as Array<[string, string]>)),
+      ];
+    case 'deduplicating-backup':
+      // The same rows as the inodes benchmark's, so the summary shows all four engines side by side.
+      return [
+        ...(r.figures as Array<Record<string, number | string>>).map((f): [string, string] => [
+          `${r.files} files, ${f.engine} ${f.operation}, API / hand`,
+          `${f.ratio} (${f.apiMedianMs} / ${f.handMedianMs} ms), CPU ${f.cpuRatio}`,
+        ]),
+        ...Object.entries(r.repoBytes as Record<string, { first: number[]; addedBySecond: number[] }>).map(
+          ([engine, bytes]): [string, string] => [
+            `${r.files} files, ${engine} repository after the first backup / added by the second`,
+            `${bytes.first[0]} / ${bytes.addedBySecond[0]} bytes`,
+          ],
+        ),
       ];
     default:
       return [];

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs and starts what the test suite drives for real: duplicity, acl/attr, Bacula, MariaDB, PostgreSQL, Chromium.
+# Installs and starts what the test suite drives for real: duplicity, acl/attr, Bacula, restic, borg, MariaDB,
+# PostgreSQL, Chromium.
 # Idempotent: does nothing for what is already there. Needs root (apt-get, starting daemons).
 set -euo pipefail
 
@@ -17,6 +18,23 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 command -v pg_dump >/dev/null || need+=(postgresql-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v gzip >/dev/null || need+=(gzip)
+# The sftp drills start their own loopback sshd (and make its keys with ssh-keygen).
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+# Web app snapshots: git, run as the site owner through setpriv (util-linux).
+command -v git >/dev/null || need+=(git)
+command -v setpriv >/dev/null || need+=(util-linux)
+# Downloads (issue 16): GNU tar streams them, zstd compresses, the tests extract with bsdtar as well.
+command -v tar >/dev/null || need+=(tar)
+command -v zstd >/dev/null || need+=(zstd)
+command -v bsdtar >/dev/null || need+=(libarchive-tools)
+# The deduplicating providers; ssh for borg's unreachable-repository test, unshare (util-linux) for its lock tests.
+command -v restic >/dev/null || need+=(restic)
+command -v borg >/dev/null || need+=(borgbackup)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v unshare >/dev/null || need+=(util-linux)
+# promtool (Debian's prometheus package) checks /metrics, the alerting rules and their unit test.
+command -v promtool >/dev/null || need+=(prometheus)
 # The Swagger UI browser test drives Debian's Chromium (playwright-core never downloads a browser here).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 

@@ -23,6 +23,38 @@ if ! diff -q openapi/openapi.json "$generated" >/dev/null; then
   exit 1
 fi
 
+# The typed client must be what openapi-typescript makes of the committed spec.
+generated_client=$(mktemp --suffix=.ts)
+npx --no-install openapi-typescript openapi/openapi.json --default-non-nullable false -o "$generated_client" >/dev/null 2>&1
+if ! diff -q clients/typescript/src/schema.ts "$generated_client" >/dev/null; then
+  echo "clients/typescript/src/schema.ts drifted from openapi/openapi.json; run 'npm run client' and commit it:" >&2
+  diff -u clients/typescript/src/schema.ts "$generated_client" | head -40 >&2
+  exit 1
+fi
+
+# The contract as client generators read it: Redocly's recommended rules (redocly.yaml) with no problem at all, and
+# Spectral's oas rules (.spectral.yaml) with no warning. Both run offline.
+redocly_out=$(REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint openapi/openapi.json 2>&1) || {
+  echo "$redocly_out" >&2
+  exit 1
+}
+if ! grep -q 'Your API description is valid' <<<"$redocly_out"; then
+  echo "$redocly_out" >&2
+  exit 1
+fi
+npx --no-install spectral lint --quiet --fail-severity=warn openapi/openapi.json
+
+# Prometheus: the alerting rules, their unit test, and the scrape config the README shows (its paths made local).
+promtool check rules prometheus/apiscp-backup-api.rules.yml >/dev/null
+(cd prometheus && promtool test rules apiscp-backup-api.rules.test.yml >/dev/null)
+prometheus_dir=$(mktemp -d)
+cp prometheus/apiscp-backup-api.rules.yml "$prometheus_dir/"
+echo token >"$prometheus_dir/token"
+sed -e "s#/etc/prometheus/rules/#$prometheus_dir/#" -e "s#/etc/prometheus/apiscp-backup-api.token#$prometheus_dir/token#" \
+  prometheus/scrape-config.yml >"$prometheus_dir/prometheus.yml"
+promtool check config "$prometheus_dir/prometheus.yml" >/dev/null
+rm -rf "$prometheus_dir" "$generated_client"
+
 npm run --silent build:test
 mapfile -t files < <(find dist-test/test -name '*.test.js' | sort)
 mkdir -p test-artifacts

@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
+import { ArchiveModule } from './archive/archive.module';
 import { AuthModule } from './auth/auth.module';
+import { BrowseModule } from './browse/browse.module';
 import { BackupsModule } from './backups/backups.module';
 import { CatalogModule } from './catalog/catalog.module';
 import { CommonModule } from './common/common.module';
@@ -20,6 +22,10 @@ import { ServerModule } from './server/server.module';
 import { SiteStatusModule } from './site-status/site-status.module';
 import { SitesModule } from './sites/sites.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
+import { PoliciesModule } from './policies/policies.module';
+import { RetentionModule } from './retention/retention.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
+import { WebappsModule } from './webapps/webapps.module';
 
 @Module({})
 export class AppModule {
@@ -46,6 +52,12 @@ export class AppModule {
         MetricsModule,
         SiteStatusModule,
         WebhooksModule,
+        PoliciesModule,
+        RetentionModule,
+        SchedulerModule,
+        WebappsModule,
+        ArchiveModule,
+        BrowseModule,
       ],
     };
   }

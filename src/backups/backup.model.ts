@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
-import { PageQuery } from '../common/pagination/page';
+import { JobPageQuery } from '../jobs/job-query.model';
 import { PROVIDER_NAMES } from '../config/environment';
-import { BACKUP_LEVELS, type BackupLevel } from '../providers/backup-provider';
+import { BACKUP_LEVELS, type BackupLevel } from '../jobs/backup-level';
 
 export class StartBackupBody {
   /** `full`, `incremental` or `differential` (Bacula only). An incremental with no full yet becomes a full. */
@@ -27,4 +27,4 @@ export class StartBackupBody {
   continueOnExportFailure?: boolean;
 }
 
-export class ListJobsQuery extends PageQuery {}
+export class ListJobsQuery extends JobPageQuery {}

@@ -1,18 +1,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiParam,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ApiJobAccepted, ApiStandardProblems, SITE_PROBLEMS } from '../openapi/api-answers';
+import { ErrorCode } from '../common/errors/error-code';
 import { JobRepository } from '../jobs/job.repository';
 import { JobModel, toJobModel } from '../jobs/job.model';
 import { JobPageModel } from '../jobs/job-page.model';
@@ -39,13 +32,14 @@ export class BackupsController {
   @Idempotent()
   @RequireRole('operator')
   @ApiParam(SITE_PARAM)
-  @ApiAcceptedResponse({ type: JobModel, description: 'Queued; follow it at the Location header' })
-  @ApiBadRequestResponse({ type: ProblemModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
-  @ApiUnprocessableEntityResponse({
-    type: ProblemModel,
-    description: 'The provider cannot do this level, or is not enabled',
-  })
+  @ApiJobAccepted()
+  @ApiStandardProblems(
+    ...SITE_PROBLEMS,
+    ErrorCode.ProviderNotEnabled,
+    ErrorCode.LevelNotSupported,
+    ErrorCode.ScopeStoreFailed,
+    ErrorCode.ShuttingDown,
+  )
   async start(
     @Param('site', SiteRefPipe) site: SiteRef,
     @Body() body: StartBackupBody,
@@ -62,7 +56,7 @@ export class BackupsController {
   @RequireRole('monitor')
   @ApiParam(SITE_PARAM)
   @ApiOkResponse({ type: JobPageModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(...SITE_PROBLEMS)
   async list(@Param('site', SiteRefPipe) ref: SiteRef, @Query() query: ListJobsQuery): Promise<JobPageModel> {
     const site = await this.sites.resolve(ref);
     return pageJobs(this.jobs, { site: site.id, kind: 'backup' }, query);

@@ -1,9 +1,11 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { Clock } from '../common/clock';
 import type { Principal } from '../auth/role';
-import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
+import { JobEngine, type JobRun } from '../jobs/job-engine';
+import { JobHandler } from '../jobs/job-handler';
 import type { Job } from '../jobs/job';
-import type { BackupLevel } from '../providers/backup-provider';
-import { BackupSubjects, SERVER_SUBJECT } from './backup-subjects';
+import type { BackupLevel } from '../jobs/backup-level';
+import { BackupSubjects, SERVER_SUBJECT } from '../backup-subjects/backup-subjects';
 import { ExportJobsService, type ExportSummary } from '../exports/export-jobs.service';
 import { JobFailure } from '../jobs/job-failure';
 import { ScopesService } from '../scopes/scopes.service';
@@ -25,13 +27,17 @@ export interface BackupParams {
   provider: string;
   exportDatabases: boolean;
   continueOnExportFailure: boolean;
+  /** Why a scheduled backup has the level it has (the restore-time budget), copied into the result's notes. */
+  notes?: string[];
 }
 
-/** Starts site backups as jobs and runs them: the provider's backup, then a refresh of the restore points. */
-@Injectable()
-export class BackupsService implements JobHandler, OnModuleInit {
-  readonly kind = 'backup' as const;
+/** Who scheduled backups are requested by. */
+export const SCHEDULE_PRINCIPAL: Principal = { name: 'schedule', role: 'admin' };
 
+/** Starts site backups as jobs and runs them: the provider's backup, then a refresh of the restore points. */
+@JobHandler('backup')
+@Injectable()
+export class BackupsService implements JobHandler {
   constructor(
     private readonly engine: JobEngine,
     private readonly registry: ProviderRegistry,
@@ -40,11 +46,8 @@ export class BackupsService implements JobHandler, OnModuleInit {
     private readonly subjects: BackupSubjects,
     private readonly scopes: ScopesService,
     private readonly exportJobs: ExportJobsService,
+    private readonly clock: Clock,
   ) {}
-
-  onModuleInit(): void {
-    this.engine.register(this);
-  }
 
   async start(ref: SiteRef, body: BackupBody, by: Principal): Promise<Job> {
     const site = await this.sites.resolve(ref);
@@ -58,13 +61,23 @@ export class BackupsService implements JobHandler, OnModuleInit {
     return this.enqueue(SERVER_SUBJECT, { ...body, exportDatabases: false }, by);
   }
 
-  private enqueue(subject: string, body: BackupBody, by: Principal): Job {
+  /** A scheduled backup of a site (synchronous, so the scheduler writes it in the transaction of its slot). */
+  enqueueScheduled(
+    site: string,
+    body: Required<Pick<BackupBody, 'level' | 'provider' | 'exportDatabases'>>,
+    notes: string[],
+  ): Job {
+    return this.enqueue(site, body, SCHEDULE_PRINCIPAL, notes);
+  }
+
+  private enqueue(subject: string, body: BackupBody, by: Principal, notes: string[] = []): Job {
     const provider = this.registry.forLevel(body.provider, body.level);
     const params: BackupParams = {
       level: body.level,
       provider: provider.name,
       exportDatabases: body.exportDatabases ?? false,
       continueOnExportFailure: body.continueOnExportFailure ?? false,
+      ...(notes.length ? { notes } : {}),
     };
     return this.engine.enqueue({
       kind: 'backup',
@@ -84,7 +97,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
     const exported = params.exportDatabases ? await this.exportFirst(run, params) : null;
     const outcome = await run.step(
       'backup',
-      () => provider.backup({ subject, level: params.level }, run),
+      () => provider.backup({ subject, level: params.level, time: this.clock.now() }, run),
       (result) => (result.level !== params.level ? `made a ${result.level} backup: ${result.notes.join('; ')}` : null),
     );
     const points = await run.step(
@@ -103,7 +116,7 @@ export class BackupsService implements JobHandler, OnModuleInit {
         ...outcome.warnings,
         ...(exported?.failed.map((f) => `export of ${f.engine}/${f.database ?? '*'} failed: ${f.message}`) ?? []),
       ],
-      notes: outcome.notes,
+      notes: [...(params.notes ?? []), ...outcome.notes],
       exports: exported?.files ?? [],
     };
   }

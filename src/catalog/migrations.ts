@@ -132,4 +132,118 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (kind, provider, status)
       );`,
   },
+  {
+    id: 7,
+    name: 'backup policies, schedule slots, replay cost',
+    // A slot row is written in the same transaction as its job: the primary key makes one job per (site, level, slot)
+    // whatever restarts or callers come between.
+    sql: `
+      CREATE TABLE backup_policies (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL,
+        is_default INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX backup_policies_one_default ON backup_policies (is_default) WHERE is_default = 1;
+      CREATE TABLE site_policies (
+        site TEXT PRIMARY KEY,
+        policy_id TEXT NOT NULL REFERENCES backup_policies (id),
+        assigned_at TEXT NOT NULL
+      );
+      CREATE INDEX site_policies_by_policy ON site_policies (policy_id);
+      CREATE TABLE schedule_slots (
+        site TEXT NOT NULL,
+        level TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        job_id TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (site, level, slot)
+      );
+      ALTER TABLE restore_points ADD COLUMN replay_sets INTEGER;
+      ALTER TABLE restore_points ADD COLUMN replay_bytes INTEGER;`,
+  },
+  {
+    id: 8,
+    name: 'web app update assurances',
+    sql: `
+      CREATE TABLE webapp_assurances (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        app TEXT NOT NULL,
+        host TEXT,
+        url_path TEXT NOT NULL,
+        shrink REAL NOT NULL,
+        status TEXT NOT NULL,
+        snapshot TEXT,
+        baseline TEXT,
+        last_check TEXT,
+        reasons TEXT,
+        prepare_job TEXT,
+        confirm_job TEXT,
+        created_by TEXT,
+        created_at TEXT NOT NULL,
+        finished_at TEXT
+      );
+      CREATE INDEX webapp_assurances_by_app ON webapp_assurances (site, app, created_at);`,
+  },
+  {
+    id: 9,
+    name: 'restore point file listings',
+    // Listing a duplicity point takes minutes on a big site: its files are indexed once, then each directory is a
+    // range read. Bacula's bvfs answers per directory; what it answered is kept the same way.
+    sql: `
+      CREATE TABLE point_file_listings (
+        provider TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        point TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        listed_at TEXT NOT NULL,
+        PRIMARY KEY (provider, subject, point, dir)
+      );
+      CREATE TABLE point_files (
+        provider TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        point TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        size INTEGER,
+        mode INTEGER,
+        uid INTEGER,
+        gid INTEGER,
+        mtime TEXT,
+        target TEXT,
+        PRIMARY KEY (provider, subject, point, dir, name)
+      ) WITHOUT ROWID;`,
+  },
+  {
+    id: 10,
+    name: 'prune totals',
+    // What prunes removed and freed, kept in the catalog so /metrics counters do not fall to 0 at a restart (which
+    // reads like a removal that never happened).
+    sql: `
+      CREATE TABLE prune_totals (
+        provider TEXT PRIMARY KEY,
+        points_removed INTEGER NOT NULL DEFAULT 0,
+        bytes_freed INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE prune_kept (
+        site TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        kept INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (site, provider)
+      );
+      -- The points a running prune is removing: counted once gone, by that prune or (killed) by the next one.
+      CREATE TABLE prune_pending (
+        provider TEXT NOT NULL,
+        site TEXT NOT NULL,
+        point TEXT NOT NULL,
+        PRIMARY KEY (provider, site, point)
+      );`,
+  },
 ];

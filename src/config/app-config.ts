@@ -13,7 +13,13 @@ export class AppConfig {
   readonly tokensFile!: string;
   readonly providers!: ProviderName[];
   readonly defaultProvider!: ProviderName;
-  readonly duplicity!: { target: string; passphraseFile?: string };
+  readonly duplicity!: {
+    target: string;
+    passphraseFile?: string;
+    sshKeyFile?: string;
+    sshKnownHosts?: string;
+    targetPasswordFile?: string;
+  };
   readonly maxConcurrentJobs!: number;
   /** Finished jobs (and their logs) older than this are forgot; the newest success per site and kind is kept. */
   readonly jobRetentionDays!: number;
@@ -22,6 +28,7 @@ export class AppConfig {
   readonly bodyLimit!: string;
   readonly swaggerUi!: boolean;
   readonly bacula!: {
+    bconsole: string;
     bconsoleConfig: string;
     includeDir: string;
     client: string;
@@ -38,6 +45,18 @@ export class AppConfig {
   /** The seed's server-wide locations are looked for under `root`; `extraPaths` are absolute. */
   readonly serverBackup!: { root: string; extraPaths: string[] };
   readonly webhooks!: { retryBaseMs: number; retryForMs: number; maxAttempts: number; timeoutMs: number };
+  /** Tries of a job whose target is unreachable, and the longest wait between two (TARGET_RETRY_*). */
+  readonly targetRetry!: { attempts: number; maxSeconds: number };
+  /** One repository for the whole server; `passwordFile` is required when restic is enabled. */
+  readonly restic!: { repository: string; passwordFile?: string };
+  /** A site's repository is `<repositoryRoot>/<siteN>`; no passphrase file means unencrypted repositories. */
+  readonly borg!: { repositoryRoot: string; passphraseFile?: string };
+  /** Scheduled backups of many sites start spread over this window after their slot. */
+  readonly scheduleSpreadMinutes!: number;
+  /** Update Assurance fetches pages from this origin (no trailing slash). */
+  readonly webappCheckOrigin!: string;
+  /** Staging lifetime and the free-space reserve a restore must leave (`percent` of the filesystem, or `bytes`). */
+  readonly restores!: { stagingTtlHours: number; minFree: { percent: number } | { bytes: number } };
 
   constructor(values: AppConfig) {
     Object.assign(this, values);

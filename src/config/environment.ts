@@ -15,7 +15,7 @@ import {
 } from 'class-validator';
 import { isAbsolute } from 'node:path';
 
-export const PROVIDER_NAMES = ['duplicity', 'bacula'] as const;
+export const PROVIDER_NAMES = ['duplicity', 'bacula', 'restic', 'borg'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 function IsAbsolutePath(options?: ValidationOptions) {
@@ -143,6 +143,11 @@ export class Environment {
   @IsAbsolutePath()
   BACULA_BCONSOLE_CONFIG: string = '/etc/bacula/bconsole.conf';
 
+  // The bconsole program: found on the children's fixed PATH, or an absolute path (Bacula's own packages install
+  // it under /opt/bacula/bin).
+  @Matches(/^(bconsole|\/[^\0]+)$/, { message: 'BACULA_BCONSOLE must be "bconsole" or an absolute path' })
+  BACULA_BCONSOLE: string = 'bconsole';
+
   @IsAbsolutePath()
   BACULA_INCLUDE_DIR: string = '/etc/bacula/apiscp-backup-api.d';
 
@@ -227,4 +232,77 @@ export class Environment {
   @IsString()
   @Matches(/^\S+( \S+){4}$/, { message: 'EXPORT_SCHEDULE must be a five-field cron expression' })
   EXPORT_SCHEDULE: string = '30 2 * * *';
+
+  /** The private key duplicity's sftp/scp backend logs in with (paramiko: `-oIdentityFile`). */
+  @IsOptional()
+  @IsAbsolutePath()
+  DUPLICITY_SSH_KEY_FILE?: string;
+
+  /** The known host keys of sftp/scp targets (`ssh-keyscan` output); an unknown or changed key fails the job. */
+  @IsOptional()
+  @IsAbsolutePath()
+  DUPLICITY_SSH_KNOWN_HOSTS?: string;
+
+  /** How many times a job tries a target that is unreachable (the first try included) before it fails. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(20)
+  TARGET_RETRY_ATTEMPTS: number = 4;
+
+  /** The longest wait between two tries of an unreachable target (the backoff doubles from 2 s up to this). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  TARGET_RETRY_MAX_SECONDS: number = 60;
+  // restic: one repository for the server (sites told apart by --host); borg: one repository per site under a root.
+  @IsOptional()
+  @Matches(/^\S+$/, {
+    message: 'RESTIC_REPOSITORY must be a restic repository location (a path or a URL such as sftp:…)',
+  })
+  RESTIC_REPOSITORY?: string;
+
+  @IsOptional()
+  @IsAbsolutePath()
+  RESTIC_PASSWORD_FILE?: string;
+
+  @IsOptional()
+  @Matches(/^(\/[^\0\s]*|ssh:\/\/\S+)$/, {
+    message: 'BORG_REPOSITORY_ROOT must be an absolute path or an ssh:// URL',
+  })
+  BORG_REPOSITORY_ROOT?: string;
+
+  @IsOptional()
+  @IsAbsolutePath()
+  BORG_PASSPHRASE_FILE?: string;
+
+  /** Sites on one schedule start spread over this many minutes after each slot (by a hash of the site), not at once. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1440)
+  SCHEDULE_SPREAD_MINUTES: number = 30;
+  /** Where Update Assurance fetches a site's pages from (this server), with the site's domain as Host. */
+  @Matches(/^https?:\/\/[^/\s?#]+\/?$/, {
+    message: 'WEBAPP_CHECK_ORIGIN must be an http(s) origin such as http://127.0.0.1',
+  })
+  WEBAPP_CHECK_ORIGIN: string = 'http://127.0.0.1';
+  /** A file holding the password of DUPLICITY_TARGET's user; given to duplicity as FTP_PASSWORD in its environment. */
+  @IsOptional()
+  @IsAbsolutePath()
+  DUPLICITY_TARGET_PASSWORD_FILE?: string;
+
+  /** Staging restores older than this are removed (hours after the restore ended). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 365)
+  RESTORE_STAGING_TTL_HOURS: number = 72;
+
+  /** The free space a restore must leave on its filesystem: a percentage (`5%`) or bytes (`10G`, `500M`). */
+  @Matches(/^(\d{1,2}(\.\d+)?%|100%|\d+[KMGT]?)$/, {
+    message: 'DATA_DIR_MIN_FREE must be a percentage (5%) or a size (10G)',
+  })
+  DATA_DIR_MIN_FREE: string = '5%';
 }

@@ -1,8 +1,10 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { AppConfig, ProviderName } from './app-config';
-import { CronExpression } from '../common/schedule/cron';
 import { Environment } from './environment';
+import { cronProblem } from '../scheduler/cron-schedule';
+import { rawDatabasePathProblems } from './raw-database-paths';
+import { redactUrlCredentials, urlCredentials } from '../common/process/redact';
 
 /** Variables without a default, which `new Environment()` does not list. */
 export const OPTIONAL_VARIABLES = [
@@ -15,10 +17,16 @@ export const OPTIONAL_VARIABLES = [
   'MYSQL_PASSWORD_FILE',
   'PGPASSWORD_FILE',
   'SERVER_BACKUP_EXTRA_PATHS',
+  'DUPLICITY_SSH_KEY_FILE',
+  'DUPLICITY_SSH_KNOWN_HOSTS',
+  'DUPLICITY_TARGET_PASSWORD_FILE',
+  'RESTIC_REPOSITORY',
+  'RESTIC_PASSWORD_FILE',
+  'BORG_REPOSITORY_ROOT',
+  'BORG_PASSPHRASE_FILE',
 ];
 
-/** Raw database directories: never backed up as files (the seed's "direct file-level backups are dangerous"). */
-export const RAW_DATABASE_DIRS = ['/var/lib/mysql', '/var/lib/pgsql', '/var/lib/postgresql'];
+export { RAW_DATABASE_DIRS } from './raw-database-paths';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -37,6 +45,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     'DEFAULT_PROVIDER',
     'DUPLICITY_TARGET',
     'DUPLICITY_PASSPHRASE_FILE',
+    'DUPLICITY_SSH_KEY_FILE',
+    'DUPLICITY_SSH_KNOWN_HOSTS',
+    'DUPLICITY_TARGET_PASSWORD_FILE',
+    'RESTIC_REPOSITORY',
+    'RESTIC_PASSWORD_FILE',
+    'BORG_REPOSITORY_ROOT',
+    'BORG_PASSPHRASE_FILE',
   ]) {
     const value = source[name];
     if (value !== undefined && value !== '') raw[name] = value;
@@ -47,7 +62,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
   const env = plainToInstance(Environment, raw, { exposeDefaultValues: true });
   const problems = validateSync(env, { forbidUnknownValues: false }).flatMap((error) =>
     Object.values(error.constraints ?? {}).map(
-      (message) => `${error.property}: ${message} (got ${JSON.stringify(raw[error.property])})`,
+      (message) =>
+        `${error.property}: ${message} (got ${JSON.stringify(redactUrlCredentials(raw[error.property] ?? ''))})`,
     ),
   );
 
@@ -58,20 +74,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       `DEFAULT_PROVIDER: ${env.DEFAULT_PROVIDER} is not one of the enabled PROVIDERS (${providers.join(', ')})`,
     );
   }
-  try {
-    new CronExpression(env.EXPORT_SCHEDULE);
-  } catch (error) {
-    problems.push(`EXPORT_SCHEDULE: ${(error as Error).message}`);
+  const exportScheduleProblem = cronProblem(env.EXPORT_SCHEDULE);
+  if (exportScheduleProblem) problems.push(`EXPORT_SCHEDULE: ${exportScheduleProblem}`);
+  if (env.DUPLICITY_TARGET && urlCredentials(env.DUPLICITY_TARGET)?.password) {
+    problems.push(
+      `DUPLICITY_TARGET: ${redactUrlCredentials(env.DUPLICITY_TARGET)} holds a password, which would reach duplicity's ` +
+        'argv and the job logs. Keep only the user in the URL (sftp://user@host/path) and put the password in a file ' +
+        'named by DUPLICITY_TARGET_PASSWORD_FILE (mode 0600): the service hands it to duplicity as FTP_PASSWORD in its ' +
+        'environment. For S3-like targets set the backend variables (AWS_ACCESS_KEY_ID...) in the service environment.',
+    );
   }
   const extraServerPaths = (env.SERVER_BACKUP_EXTRA_PATHS ?? '').split(',').filter(Boolean);
-  for (const path of extraServerPaths) {
-    const raw = RAW_DATABASE_DIRS.find((dir) => path === dir || path.startsWith(`${dir}/`));
-    if (raw) {
-      problems.push(
-        `SERVER_BACKUP_EXTRA_PATHS: ${path} is inside ${raw}, a live database directory. Copying it is not atomic and ` +
-          'yields corrupt backups; databases are exported logically instead (see POST /v1/exports).',
-      );
-    }
+  problems.push(...rawDatabasePathProblems(extraServerPaths));
+  if (providers.includes('restic') && !env.RESTIC_PASSWORD_FILE) {
+    problems.push('RESTIC_PASSWORD_FILE: restic is enabled and always encrypts; name a file holding its password');
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -90,7 +106,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     duplicity: {
       target: stripTrailingSlash(env.DUPLICITY_TARGET ?? `file://${stripTrailingSlash(env.DATA_DIR)}/duplicity`),
       passphraseFile: env.DUPLICITY_PASSPHRASE_FILE,
+      sshKeyFile: env.DUPLICITY_SSH_KEY_FILE,
+      sshKnownHosts: env.DUPLICITY_SSH_KNOWN_HOSTS,
+      targetPasswordFile: env.DUPLICITY_TARGET_PASSWORD_FILE,
     },
+    targetRetry: { attempts: env.TARGET_RETRY_ATTEMPTS, maxSeconds: env.TARGET_RETRY_MAX_SECONDS },
     maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
     jobRetentionDays: env.JOB_RETENTION_DAYS,
     shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
@@ -98,6 +118,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     bodyLimit: env.BODY_LIMIT,
     swaggerUi: env.SWAGGER_UI,
     bacula: {
+      bconsole: env.BACULA_BCONSOLE,
       bconsoleConfig: env.BACULA_BCONSOLE_CONFIG,
       includeDir: env.BACULA_INCLUDE_DIR,
       client: env.BACULA_CLIENT,
@@ -123,6 +144,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
       timeoutMs: env.WEBHOOK_TIMEOUT_SECONDS * 1000,
     },
+    restic: {
+      repository: env.RESTIC_REPOSITORY ?? `${stripTrailingSlash(env.DATA_DIR)}/restic-repository`,
+      passwordFile: env.RESTIC_PASSWORD_FILE,
+    },
+    borg: {
+      repositoryRoot: stripTrailingSlash(
+        env.BORG_REPOSITORY_ROOT ?? `${stripTrailingSlash(env.DATA_DIR)}/borg-repositories`,
+      ),
+      passphraseFile: env.BORG_PASSPHRASE_FILE,
+    },
+    scheduleSpreadMinutes: env.SCHEDULE_SPREAD_MINUTES,
+    webappCheckOrigin: stripTrailingSlash(env.WEBAPP_CHECK_ORIGIN),
+    restores: { stagingTtlHours: env.RESTORE_STAGING_TTL_HOURS, minFree: parseMinFree(env.DATA_DIR_MIN_FREE) },
   } as AppConfig);
 }
 
@@ -134,4 +168,11 @@ function parseBoolean(value: string): boolean | string {
 
 function stripTrailingSlash(path: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
+function parseMinFree(value: string): { percent: number } | { bytes: number } {
+  if (value.endsWith('%')) return { percent: Number(value.slice(0, -1)) };
+  const units: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+  const unit = units[value.slice(-1)];
+  return { bytes: unit ? Number(value.slice(0, -1)) * unit : Number(value) };
 }

@@ -1,15 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { accessSync, constants } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
+import { OpenedDir, SafeFsError, withDir } from '../common/safe-fs';
 import { ProcessRunner } from '../common/process/process-runner';
 import { AppConfig } from '../config/app-config';
-import type { JobContext } from '../providers/backup-provider';
+import type { JobContext } from '../jobs/job-context';
 import type { Site } from '../sites/site';
 import type { DatabaseExporter } from './database-exporter';
 import { why } from './database-servers';
 import { cancelledError, ExportError, failedResult, succeededResult } from './export-error';
-import { relativeTo, sha256File } from './export-files';
+import { asExportError, sha256Regular } from './export-files';
 import { ExportStore } from './export-store';
 import type { DatabaseEngine, ExportEntry, ExportStep, ExportStepResult } from './export.model';
 
@@ -32,7 +32,10 @@ export function apiscpPhp(config: AppConfig): string {
 }
 
 interface FoundFile {
+  /** Relative to the site root. */
   path: string;
+  /** The directory holding it, relative to the site root. */
+  dir: string;
   name: string;
   dirEngine: DatabaseEngine;
   mtimeMs: number;
@@ -84,10 +87,10 @@ export class ApiscpExporter implements DatabaseExporter {
     for (const site of uniqueSites(steps)) {
       const siteSteps = steps.map((step, index) => ({ step, index })).filter(({ step }) => step.site.id === site.id);
       const claimed = new Map<number, FoundFile>();
-      for (const file of await this.newFiles(site, since)) {
+      for (const file of await this.newFiles(site, since, context)) {
         const match = attribute(file, siteSteps);
         if (!match) {
-          context.log(`backup_dbs.php made ${relativeTo(site.root, file.path)}, which names no planned database`);
+          context.log(`backup_dbs.php made ${file.path}, which names no planned database`);
           continue;
         }
         const current = claimed.get(match.index);
@@ -105,11 +108,11 @@ export class ApiscpExporter implements DatabaseExporter {
           continue;
         }
         try {
-          const { sha256, bytes: size } = await sha256File(file.path);
+          const { sha256, bytes: size } = await this.hash(site, file);
           const entry: ExportEntry = {
             engine: step.engine,
             database: step.database,
-            file: relativeTo(site.root, file.path),
+            file: file.path,
             bytes: size,
             sha256,
             createdAt: new Date(file.mtimeMs).toISOString(),
@@ -130,30 +133,65 @@ export class ApiscpExporter implements DatabaseExporter {
     return results;
   }
 
-  /** Regular files in `shadow/home/<user>/{mysql,pgsql}_backups/` modified at or after `since`. */
-  private async newFiles(site: Site, since: number): Promise<FoundFile[]> {
+  /**
+   * Regular files in `shadow/home/<user>/{mysql,pgsql}_backups/` modified at or after `since`. These directories
+   * belong to the site's users: every directory is opened without following links and every file is lstat'ed
+   * through it, so a link there is never listed, stat'ed or hashed.
+   */
+  private async newFiles(site: Site, since: number, context: JobContext): Promise<FoundFile[]> {
     const found: FoundFile[] = [];
-    const homes = join(site.root, 'shadow', 'home');
-    for (const user of await names(homes)) {
-      for (const engine of ['mysql', 'pgsql'] as const) {
-        const dir = join(homes, user, APISCP_EXPORT_DIRS[engine]);
-        for (const name of await names(dir)) {
-          const path = join(dir, name);
-          const info = await stat(path).catch(() => undefined);
-          if (info?.isFile() && info.mtimeMs >= since)
-            found.push({ path, name, dirEngine: engine, mtimeMs: info.mtimeMs });
+    await withDir(OpenedDir.openTrusted(site.root), async (root) => {
+      const homes = await this.openTenantDir(root, 'shadow/home', context);
+      if (!homes) return;
+      try {
+        for (const user of await homes.names()) {
+          for (const engine of ['mysql', 'pgsql'] as const) {
+            const relative = posix.join('shadow/home', user, APISCP_EXPORT_DIRS[engine]);
+            const dir = await this.openTenantDir(root, relative, context);
+            if (!dir) continue;
+            try {
+              for (const { name, stats } of await dir.list()) {
+                if (stats.isFile() && stats.mtimeMs >= since) {
+                  found.push({
+                    path: posix.join(relative, name),
+                    dir: relative,
+                    name,
+                    dirEngine: engine,
+                    mtimeMs: stats.mtimeMs,
+                  });
+                }
+              }
+            } finally {
+              await dir.close();
+            }
+          }
         }
+      } finally {
+        await homes.close();
       }
-    }
+    });
     return found;
   }
-}
 
-async function names(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
+  private async openTenantDir(root: OpenedDir, relative: string, context: JobContext): Promise<OpenedDir | undefined> {
+    try {
+      return await root.tryOpenDir(relative);
+    } catch (error) {
+      if (!(error instanceof SafeFsError)) throw error;
+      context.log(`skipping ${relative}: ${error.message}`);
+      return undefined;
+    }
+  }
+
+  /** Size and SHA-256 of a found file, opened through its directory: links, FIFOs and hardlinks are refused. */
+  private async hash(site: Site, file: FoundFile): Promise<{ sha256: string; bytes: number }> {
+    try {
+      return await withDir(OpenedDir.openTrusted(site.root), (root) =>
+        withDir(root.openDir(file.dir), (dir) => sha256Regular(dir, file.name)),
+      );
+    } catch (error) {
+      throw asExportError(error);
+    }
   }
 }
 

@@ -1,6 +1,5 @@
-import { Injectable } from '@nestjs/common';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import { ExportError } from './export-error';
@@ -18,12 +17,23 @@ export interface ClientConnection {
 
 /**
  * Builds the connection options of `mariadb`/`mariadb-dump` and `psql`/`pg_dump` from the configuration. Passwords are
- * read from their files and never reach argv: MariaDB's goes into an option file (0600, in a private 0700 directory,
- * removed afterwards), PostgreSQL's into PGPASSWORD.
+ * read from their files and never reach argv: MariaDB's goes into an option file (0600, in a 0700 directory under
+ * DATA_DIR/private, removed afterwards and, should the service be killed first, at the next start), PostgreSQL's into
+ * PGPASSWORD.
  */
 @Injectable()
-export class DatabaseConnections {
+export class DatabaseConnections implements OnModuleInit {
   constructor(private readonly config: AppConfig) {}
+
+  /** The private directory for credential files; start-up empties it (a killed export leaves its option file). */
+  get credentialsDir(): string {
+    return this.config.dataPath('private');
+  }
+
+  async onModuleInit(): Promise<void> {
+    await rm(this.credentialsDir, { recursive: true, force: true });
+    await mkdir(this.credentialsDir, { recursive: true, mode: 0o700 });
+  }
 
   label(engine: DatabaseEngine): string {
     if (engine === 'mysql') {
@@ -48,7 +58,8 @@ export class DatabaseConnections {
       if (passwordFile) {
         const password = await readPassword(passwordFile, 'mysql');
         secrets.push(password);
-        dir = await mkdtemp(join(tmpdir(), 'apiscp-mysql-')); // 0700
+        await mkdir(this.credentialsDir, { recursive: true, mode: 0o700 });
+        dir = await mkdtemp(join(this.credentialsDir, 'mysql-')); // 0700
         const optionFile = join(dir, 'client.cnf');
         await writeFile(optionFile, `[client]\npassword="${password.replace(/[\\"]/g, (c) => `\\${c}`)}"\n`, {
           mode: 0o600,

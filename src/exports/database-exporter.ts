@@ -1,4 +1,4 @@
-import type { JobContext } from '../providers/backup-provider';
+import type { JobContext } from '../jobs/job-context';
 import type { ExportStep, ExportStepResult, ExporterKind } from './export.model';
 
 /**

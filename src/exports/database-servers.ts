@@ -1,10 +1,24 @@
 import { Injectable } from '@nestjs/common';
 import { ProcessRunner, type RunResult } from '../common/process/process-runner';
+import type { Site } from '../sites/site';
 import { DatabaseConnections } from './database-connection';
-import { ExportError } from './export-error';
-import type { DatabaseEngine } from './export.model';
+import { databasesWithPrefix, readDatabasePrefix } from './database-prefix';
+import { ExportError, toExportError } from './export-error';
+import {
+  DATABASE_ENGINES,
+  type DatabaseEngine,
+  type ExportPlan,
+  type ExportStep,
+  type UnlistedEngine,
+} from './export.model';
 
 const LIST_TIMEOUT_MS = 30_000;
+
+/** A site's databases (those its ApisCP prefixes name), and the servers that could not be asked. */
+export interface SiteDatabases {
+  databases: { engine: DatabaseEngine; name: string }[];
+  unavailable: { engine: DatabaseEngine; message: string }[];
+}
 
 /** The database servers as their command-line clients see them. */
 @Injectable()
@@ -29,6 +43,15 @@ export class DatabaseServers {
       this.listing.set(engine, pending);
     }
     return [...(await pending)];
+  }
+
+  /** The databases of one site, MariaDB before PostgreSQL; a server is asked only when the site has its prefix. */
+  async forSite(site: Site): Promise<SiteDatabases> {
+    const plan = await planDatabases([site], (engine) => this.listDatabases(engine));
+    return {
+      databases: plan.steps.map((step) => ({ engine: step.engine, name: step.database })),
+      unavailable: plan.unlisted.map((problem) => ({ engine: problem.engine, message: problem.error.message })),
+    };
   }
 
   private askServer(engine: DatabaseEngine): Promise<string[]> {
@@ -92,4 +115,43 @@ export function why(result: RunResult): string {
   if (result.timedOut) return `timed out${tail ? `: ${tail}` : ''}`;
   if (tail) return tail;
   return result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`;
+}
+
+/**
+ * One step per database of each site (by its ApisCP prefix), sites in the given order, MariaDB before PostgreSQL.
+ * Each server is asked once (`list`), and only when some site has its prefix; a server that cannot be asked is
+ * reported in `unlisted` with the sites it concerns.
+ */
+export async function planDatabases(
+  sites: readonly Site[],
+  list: (engine: DatabaseEngine) => Promise<string[]>,
+): Promise<ExportPlan> {
+  const steps: ExportStep[] = [];
+  const unlisted: UnlistedEngine[] = [];
+  for (const engine of DATABASE_ENGINES) {
+    const prefixed: { site: Site; prefix: string }[] = [];
+    for (const site of sites) {
+      const prefix = await readDatabasePrefix(site.root, engine);
+      if (prefix) prefixed.push({ site, prefix });
+    }
+    if (prefixed.length === 0) continue;
+    let names: string[];
+    try {
+      names = await list(engine);
+    } catch (error) {
+      const failure = toExportError(error);
+      unlisted.push({
+        engine,
+        sites: prefixed.map(({ site }) => site.id),
+        error: { code: failure.code, message: failure.message },
+      });
+      continue;
+    }
+    for (const { site, prefix } of prefixed) {
+      for (const database of databasesWithPrefix(names, prefix)) steps.push({ site, engine, database });
+    }
+  }
+  const siteOrder = new Map(sites.map((site, index) => [site.id, index]));
+  steps.sort((a, b) => siteOrder.get(a.site.id)! - siteOrder.get(b.site.id)!);
+  return { steps, unlisted };
 }

@@ -1,12 +1,10 @@
+import { ServiceError } from '../common/errors/service-error';
 import type { ExportEntry, ExportErrorCode, ExportStep, ExportStepResult } from './export.model';
 
 /** Why one export (or the listing of a server's databases) failed; a step result carries its code and message. */
-export class ExportError extends Error {
-  constructor(
-    readonly code: ExportErrorCode,
-    message: string,
-  ) {
-    super(message);
+export class ExportError extends ServiceError<ExportErrorCode> {
+  constructor(code: ExportErrorCode, message: string) {
+    super(code, message);
     this.name = 'ExportError';
   }
 }

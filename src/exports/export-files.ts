@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { OpenedDir, SafeFsError, withDir } from '../common/safe-fs';
 import { ExportError } from './export-error';
 import type { DatabaseEngine } from './export.model';
 
@@ -57,67 +56,53 @@ export function isPartialName(name: string): boolean {
 }
 
 /**
- * Creates `root/relativeDir` (the last `privateDepth` components 0700, others 0755) and refuses to follow a symlink on
- * the way: the site's shadow is writable by its owner, who must not be able to point root's writes elsewhere.
+ * Opens `root/relativeDir` by descriptor, creating what is missing (the last `privateDepth` components root-owned 0700,
+ * the others 0755), each component opened `O_DIRECTORY|O_NOFOLLOW`. A symlink on the way, or a private component a
+ * site owner owns or can write, is refused: the site's shadow is theirs, and root's writes must not be pointed
+ * elsewhere nor land in a directory whose entries they can change.
  */
-export async function ensurePrivateDir(root: string, relativeDir: string, privateDepth: number): Promise<string> {
-  const parts = relativeDir.split('/').filter((part) => part.length > 0 && part !== '.');
-  if (parts.includes('..')) throw new ExportError('unsafe-path', `refusing a path with '..': ${relativeDir}`);
-  let current = root;
-  for (const [index, part] of parts.entries()) {
-    current = join(current, part);
-    const isPrivate = index >= parts.length - privateDepth;
-    try {
-      await mkdir(current, { mode: isPrivate ? 0o700 : 0o755 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const stat = await lstat(current);
-    if (stat.isSymbolicLink() || !stat.isDirectory()) {
-      throw new ExportError('unsafe-path', `refusing to write exports through ${current}: not a plain directory`);
-    }
-    // mkdir's mode is filtered by the umask, and an existing directory keeps whatever mode it had.
-    if (isPrivate && (stat.mode & 0o777) !== 0o700) await chmod(current, 0o700);
+export async function openPrivateDir(root: string, relativeDir: string, privateDepth: number): Promise<OpenedDir> {
+  if (relativeDir.split('/').includes('..')) {
+    throw new ExportError('unsafe-path', `refusing a path with '..': ${relativeDir}`);
   }
-  return current;
+  try {
+    return await withDir(OpenedDir.openTrusted(root), (site) => site.ensurePath(relativeDir, privateDepth));
+  } catch (error) {
+    throw asExportError(error);
+  }
 }
 
-/** Makes a rename (or unlink) in `dir` durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/** A refusal of the safe filesystem layer as an export failure (`unsafe-path`); anything else unchanged. */
+export function asExportError(error: unknown): unknown {
+  if (error instanceof SafeFsError) {
+    return new ExportError('unsafe-path', `refusing to use ${error.path}: ${error.message}`);
+  }
+  return error;
+}
+
+/**
+ * Size and SHA-256 of a regular file in an opened directory, reading no more than the size fstat gave when it was
+ * opened: links, FIFOs, devices and hard-linked files are refused (see OpenedDir.openRegularFile).
+ */
+export async function sha256Regular(dir: OpenedDir, name: string): Promise<{ sha256: string; bytes: number }> {
+  const { handle, stats } = await dir.openRegularFile(name, { maxBytes: Number.MAX_SAFE_INTEGER });
+  const hash = createHash('sha256');
+  let bytes = 0;
   try {
-    await handle.sync();
+    if (stats.size > 0) {
+      await pipeline(
+        handle.createReadStream({ start: 0, end: stats.size - 1, autoClose: false }),
+        async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            bytes += chunk.length;
+          }
+        },
+      );
+    }
   } finally {
     await handle.close();
   }
-}
-
-/** Writes `data` to `path` atomically and durably: a 0600 partial file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(dir: string, name: string, data: string): Promise<void> {
-  const partial = join(dir, partialNameOf(name));
-  const handle = await open(partial, 'w', 0o600);
-  try {
-    await handle.writeFile(data, 'utf8');
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await rm(partial, { force: true });
-    throw error;
-  }
-  await handle.close();
-  await rename(partial, join(dir, name));
-  await fsyncDir(dir);
-}
-
-export async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  await pipeline(createReadStream(path), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) {
-      hash.update(chunk);
-      bytes += chunk.length;
-    }
-  });
   return { sha256: hash.digest('hex'), bytes };
 }
 

@@ -1,9 +1,10 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { Principal } from '../auth/role';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-code';
 import type { Job } from '../jobs/job';
-import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
+import { JobEngine, type JobRun } from '../jobs/job-engine';
+import { JobHandler } from '../jobs/job-handler';
 import { JobFailure } from '../jobs/job-failure';
 import type { Site } from '../sites/site';
 import { SiteDirectory } from '../sites/site-directory';
@@ -20,9 +21,9 @@ export interface ExportSummary {
 }
 
 /** Export jobs (`POST /v1/exports`, the nightly run) and the export step of a backup. */
+@JobHandler('export')
 @Injectable()
-export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicationBootstrap {
-  readonly kind = 'export' as const;
+export class ExportJobsService implements JobHandler, OnApplicationBootstrap {
   private readonly logger = new Logger(ExportJobsService.name);
 
   constructor(
@@ -31,10 +32,6 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
     private readonly sites: SiteDirectory,
     private readonly metrics: ExportMetrics,
   ) {}
-
-  onModuleInit(): void {
-    this.engine.register(this);
-  }
 
   /** Removes what exports killed mid-way left behind, in the background so start-up stays fast. */
   onApplicationBootstrap(): void {
@@ -103,9 +100,18 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
         });
       }
     };
+    // A job over several sites (site null) takes each site's lock while it works on it, as a site job would: nothing
+    // is backed up or swapped in place under a half-written export. A site's own job already holds its lock.
+    const locked = <T>(siteIds: string[], work: () => Promise<T>): Promise<T> =>
+      run.job.site !== null || siteIds.length === 0
+        ? work()
+        : run.withSiteLock(siteIds[0], () => locked(siteIds.slice(1), work));
     if (this.exports.exporterKind === 'apiscp') {
-      // ApisCP's backup_dbs.php exports everything in one run: one step.
-      const outcome = await run.step('export-databases (backup_dbs.php)', () => this.exports.runExport(sites, run));
+      // ApisCP's backup_dbs.php exports everything in one run: one step, under every site's lock (taken in order).
+      const ids = sites.map((site) => site.id).sort();
+      const outcome = await locked(ids, () =>
+        run.step('export-databases (backup_dbs.php)', () => this.exports.runExport(sites, run)),
+      );
       outcome.results.forEach(record);
       return summary;
     }
@@ -117,21 +123,26 @@ export class ExportJobsService implements JobHandler, OnModuleInit, OnApplicatio
       }
     }
     run.log(`exporting ${plan.steps.length} database(s) of ${sites.length} site(s)`);
-    for (const [index, step] of plan.steps.entries()) {
-      const name = `export ${step.site.id}/${step.engine}/${step.database}`;
-      const started = Date.now();
-      try {
-        const entry = await run.step(
-          name,
-          () => this.exports.exportDatabase(step, run),
-          (made) => `${made.bytes} bytes, sha256 ${made.sha256}`,
-        );
-        record(succeededResult(step, entry, Date.now() - started));
-      } catch (error) {
-        if (run.signal.aborted) throw error;
-        record(failedResult(step, error, Date.now() - started));
-      }
-      run.progress({ percent: Math.round(((index + 1) / plan.steps.length) * 100) });
+    let done = 0;
+    for (const siteId of [...new Set(plan.steps.map((step) => step.site.id))]) {
+      await locked([siteId], async () => {
+        for (const step of plan.steps.filter((candidate) => candidate.site.id === siteId)) {
+          const name = `export ${step.site.id}/${step.engine}/${step.database}`;
+          const started = Date.now();
+          try {
+            const entry = await run.step(
+              name,
+              () => this.exports.exportDatabase(step, run),
+              (made) => `${made.bytes} bytes, sha256 ${made.sha256}`,
+            );
+            record(succeededResult(step, entry, Date.now() - started));
+          } catch (error) {
+            if (run.signal.aborted) throw error;
+            record(failedResult(step, error, Date.now() - started));
+          }
+          run.progress({ percent: Math.round((++done / plan.steps.length) * 100) });
+        }
+      });
     }
     return summary;
   }

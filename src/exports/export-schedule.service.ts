@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { CronExpression } from '../common/schedule/cron';
+import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
+import { CronSchedule } from '../scheduler/cron-schedule';
 import { ScopesService } from '../scopes/scopes.service';
 import { ExportJobsService } from './export-jobs.service';
 import { ExportsService } from './exports.service';
@@ -12,7 +13,7 @@ import { ExportsService } from './exports.service';
 @Injectable()
 export class ExportScheduleService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ExportScheduleService.name);
-  private readonly cron: CronExpression;
+  private readonly cron: CronSchedule;
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -20,8 +21,10 @@ export class ExportScheduleService implements OnApplicationBootstrap, OnApplicat
     private readonly scopes: ScopesService,
     private readonly jobs: ExportJobsService,
     private readonly exports: ExportsService,
+    private readonly clock: Clock,
   ) {
-    this.cron = new CronExpression(config.exports.schedule);
+    // Local time, as cron reads it; croner steps over DST gaps and repeated hours once.
+    this.cron = new CronSchedule(config.exports.schedule);
   }
 
   onApplicationBootstrap(): void {
@@ -49,14 +52,16 @@ export class ExportScheduleService implements OnApplicationBootstrap, OnApplicat
   }
 
   private arm(): void {
-    const next = this.cron.next(new Date());
+    const now = this.clock.now();
+    const next = this.cron.next(now);
+    if (!next) return;
     this.timer = setTimeout(
       () => {
         this.tick()
           .catch((error: unknown) => this.logger.error({ err: error }, 'nightly export failed to start'))
           .finally(() => this.arm());
       },
-      Math.min(next.getTime() - Date.now(), 2 ** 31 - 1),
+      Math.max(0, Math.min(next.getTime() - now.getTime(), 2 ** 31 - 1)),
     );
     this.timer.unref();
   }

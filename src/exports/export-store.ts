@@ -1,20 +1,22 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { posix } from 'node:path';
+import { OpenedDir, SafeFsError, withDir, writeFileAtomic } from '../common/safe-fs';
 import { AppConfig } from '../config/app-config';
 import type { Site } from '../sites/site';
 import {
-  ensurePrivateDir,
+  asExportError,
   fileToken,
-  fsyncDir,
   isPartialName,
+  openPrivateDir,
   parseExportFileName,
-  relativeTo,
-  writeFileAtomic,
+  partialNameOf,
 } from './export-files';
 import { DATABASE_ENGINES, type DatabaseEngine, type ExportEntry } from './export.model';
 
 export const MANIFEST_NAME = 'manifest.json';
+/** A manifest larger than this is not read (a thousand exports take about 300 KiB). */
+export const MANIFEST_MAX_BYTES = 16 * 1024 * 1024;
+const MANIFEST_READ_TIMEOUT_MS = 5_000;
 
 interface ManifestFile {
   version: 1;
@@ -25,31 +27,40 @@ interface ManifestFile {
 /**
  * A site's export files and their manifests: `<site>/<EXPORT_DIR>/<engine>/manifest.json` lists every export file of
  * that engine with its size and SHA-256. Manifest updates are serialised per file within this process.
+ *
+ * Everything here works from descriptors (see common/safe-fs): the engine directory is opened component by component
+ * without following links, must be root-owned 0700 (or is created so), and files are created with O_EXCL. Reads of a
+ * manifest refuse anything but a regular, singly-linked file of bounded size in such a directory.
  */
 @Injectable()
 export class ExportStore {
   private readonly logger = new Logger(ExportStore.name);
   private readonly locks = new Map<string, Promise<unknown>>();
-  /** Partial files being written right now: never leftovers, whoever asks. */
+  /** Partial files being written right now (`partialKey`): never leftovers, whoever asks. */
   private readonly active = new Set<string>();
 
   constructor(private readonly config: AppConfig) {}
 
-  engineDir(site: Site, engine: DatabaseEngine): string {
-    return join(site.root, this.config.exports.dir, engine);
+  /** The engine's export directory relative to the site root (`shadow/var/backups/databases/mysql`). */
+  engineDirOf(engine: DatabaseEngine): string {
+    return posix.join(this.config.exports.dir, engine);
   }
 
-  /** Creates the engine's export directory (it and EXPORT_DIR 0700) and returns its absolute path. */
-  prepareDir(site: Site, engine: DatabaseEngine): Promise<string> {
-    return ensurePrivateDir(site.root, `${this.config.exports.dir}/${engine}`, 2);
+  /** Opens the engine's export directory (creating it and EXPORT_DIR root-owned 0700); the caller closes it. */
+  openEngineDir(site: Site, engine: DatabaseEngine): Promise<OpenedDir> {
+    return openPrivateDir(site.root, this.engineDirOf(engine), 2);
   }
 
-  trackPartial(path: string): void {
-    this.active.add(path);
+  partialKey(site: Site, engine: DatabaseEngine, partialName: string): string {
+    return `${site.id}/${engine}/${partialName}`;
   }
 
-  untrackPartial(path: string): void {
-    this.active.delete(path);
+  trackPartial(key: string): void {
+    this.active.add(key);
+  }
+
+  untrackPartial(key: string): void {
+    this.active.delete(key);
   }
 
   /** Adds an entry to the engine's manifest, dropping entries whose files are gone. */
@@ -68,19 +79,18 @@ export class ExportStore {
    * the manifest are counted too) and deletes the rest. Call it only after the newest is in place.
    */
   async applyRetention(site: Site, engine: DatabaseEngine, database: string, keep: number): Promise<string[]> {
-    const dir = this.engineDir(site, engine);
     const token = fileToken(database);
     const removed: string[] = [];
-    await this.updateManifest(site, engine, async (entries) => {
-      const own = (await readdir(dir))
+    await this.updateManifest(site, engine, async (entries, dir) => {
+      const own = (await dir.names())
         .map((name) => ({ name, parsed: parseExportFileName(name) }))
         .filter(({ parsed }) => parsed?.token === token)
         .sort((a, b) => (a.parsed!.stamp < b.parsed!.stamp ? 1 : -1));
       for (const { name } of own.slice(keep)) {
-        await rm(join(dir, name), { force: true });
-        removed.push(relativeTo(site.root, join(dir, name)));
+        await dir.removeTree(name);
+        removed.push(posix.join(this.engineDirOf(engine), name));
       }
-      if (removed.length > 0) await fsyncDir(dir);
+      if (removed.length > 0) await dir.sync();
       return existing(site, entries);
     });
     return removed;
@@ -89,7 +99,15 @@ export class ExportStore {
   /** Every export the manifests list whose file exists, newest first. */
   async list(site: Site): Promise<ExportEntry[]> {
     const all: ExportEntry[] = [];
-    for (const engine of DATABASE_ENGINES) all.push(...(await this.readManifest(site, engine)));
+    for (const engine of DATABASE_ENGINES) {
+      const dir = await this.openExistingEngineDir(site, engine);
+      if (!dir) continue;
+      try {
+        all.push(...(await this.readManifest(dir)));
+      } finally {
+        await dir.close();
+      }
+    }
     const present = await existing(site, all);
     return present.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   }
@@ -98,32 +116,57 @@ export class ExportStore {
   async removeLeftovers(site: Site): Promise<string[]> {
     const removed: string[] = [];
     for (const engine of DATABASE_ENGINES) {
-      const dir = this.engineDir(site, engine);
       // Under the manifest's lock, so a manifest being rewritten is not taken for a leftover.
-      await this.serialised(dir, async () => {
-        let names: string[];
+      await this.serialised(`${site.id}/${engine}`, async () => {
+        const dir = await this.openExistingEngineDir(site, engine);
+        if (!dir) return;
         try {
-          names = await readdir(dir);
-        } catch {
-          return;
+          const leftovers = (await dir.names()).filter(isPartialName);
+          for (const name of leftovers.filter((n) => !this.active.has(this.partialKey(site, engine, n)))) {
+            await dir.removeTree(name);
+            removed.push(posix.join(this.engineDirOf(engine), name));
+          }
+          if (leftovers.length > 0) await dir.sync();
+        } finally {
+          await dir.close();
         }
-        const leftovers = names.filter(isPartialName).map((name) => join(dir, name));
-        for (const path of leftovers.filter((p) => !this.active.has(p))) {
-          await rm(path, { force: true });
-          removed.push(relativeTo(site.root, path));
-        }
-        if (leftovers.length > 0) await fsyncDir(dir);
       });
     }
     return removed;
   }
 
-  private async readManifest(site: Site, engine: DatabaseEngine): Promise<ExportEntry[]> {
-    const path = join(this.engineDir(site, engine), MANIFEST_NAME);
+  /**
+   * The engine directory if it exists and is private (root-owned, writable by nobody else); anything else (a link on
+   * the way, a directory the site owner made) is ignored with a warning: what it holds is not the service's.
+   */
+  private async openExistingEngineDir(site: Site, engine: DatabaseEngine): Promise<OpenedDir | undefined> {
+    const relative = this.engineDirOf(engine);
+    let dir: OpenedDir | undefined;
+    try {
+      dir = await withDir(OpenedDir.openTrusted(site.root), (root) => root.tryOpenDir(relative));
+    } catch (error) {
+      if (!(error instanceof SafeFsError)) throw error;
+      this.logger.warn(`${site.id}: ignoring ${relative}: ${error.message}`);
+      return undefined;
+    }
+    if (!dir) return undefined;
+    const stats = await dir.stat();
+    if (stats.uid !== process.geteuid!() || (stats.mode & 0o022) !== 0) {
+      this.logger.warn(`${site.id}: ignoring ${relative}: not a private directory of the service`);
+      await dir.close();
+      return undefined;
+    }
+    return dir;
+  }
+
+  private async readManifest(dir: OpenedDir): Promise<ExportEntry[]> {
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
-    } catch {
+      text = (
+        await dir.readRegularFile(MANIFEST_NAME, { maxBytes: MANIFEST_MAX_BYTES, timeoutMs: MANIFEST_READ_TIMEOUT_MS })
+      ).toString('utf8');
+    } catch (error) {
+      if (error instanceof SafeFsError) this.logger.warn(`ignoring ${dir.label}/${MANIFEST_NAME}: ${error.message}`);
       return [];
     }
     try {
@@ -131,7 +174,7 @@ export class ExportStore {
       return Array.isArray(parsed.exports) ? parsed.exports.filter(isEntry) : [];
     } catch {
       // The next update rewrites it; retention still finds the files by name.
-      this.logger.warn(`${path} is not valid JSON: ignoring it`);
+      this.logger.warn(`${dir.label}/${MANIFEST_NAME} is not valid JSON: ignoring it`);
       return [];
     }
   }
@@ -139,14 +182,24 @@ export class ExportStore {
   private async updateManifest(
     site: Site,
     engine: DatabaseEngine,
-    mutate: (entries: ExportEntry[]) => Promise<ExportEntry[]>,
+    mutate: (entries: ExportEntry[], dir: OpenedDir) => Promise<ExportEntry[]>,
   ): Promise<void> {
-    const dir = this.engineDir(site, engine);
-    await this.serialised(dir, async () => {
-      await this.prepareDir(site, engine);
-      const entries = await mutate(await this.readManifest(site, engine));
-      const manifest: ManifestFile = { version: 1, engine, exports: entries };
-      await writeFileAtomic(dir, MANIFEST_NAME, `${JSON.stringify(manifest, null, 2)}\n`);
+    await this.serialised(`${site.id}/${engine}`, async () => {
+      const dir = await this.openEngineDir(site, engine);
+      try {
+        const entries = await mutate(await this.readManifest(dir), dir);
+        const manifest: ManifestFile = { version: 1, engine, exports: entries };
+        await writeFileAtomic(
+          dir,
+          MANIFEST_NAME,
+          `${JSON.stringify(manifest, null, 2)}\n`,
+          partialNameOf(MANIFEST_NAME),
+        );
+      } catch (error) {
+        throw asExportError(error);
+      } finally {
+        await dir.close();
+      }
     });
   }
 
@@ -163,14 +216,23 @@ export class ExportStore {
   }
 }
 
+/** The entries whose file is a regular file (lstat through descriptors opened without following links). */
 async function existing(site: Site, entries: ExportEntry[]): Promise<ExportEntry[]> {
+  if (entries.length === 0) return [];
   const kept: ExportEntry[] = [];
-  for (const entry of entries) {
-    try {
-      if ((await stat(join(site.root, entry.file))).isFile()) kept.push(entry);
-    } catch {
-      // Gone: removed by retention, by ApisCP's own rotation, or by hand.
+  const dirs = new Map<string, OpenedDir | undefined>();
+  const root = await OpenedDir.openTrusted(site.root);
+  try {
+    for (const entry of entries) {
+      const parent = posix.dirname(entry.file);
+      if (!dirs.has(parent)) dirs.set(parent, await root.tryOpenDir(parent).catch(() => undefined));
+      const stats = await dirs.get(parent)?.lstat(posix.basename(entry.file));
+      // Gone (removed by retention, by ApisCP's own rotation, or by hand) or replaced by something else.
+      if (stats?.isFile()) kept.push(entry);
     }
+  } finally {
+    for (const dir of dirs.values()) await dir?.close();
+    await root.close();
   }
   return kept;
 }
@@ -184,6 +246,7 @@ function isEntry(value: unknown): value is ExportEntry {
     typeof entry.database === 'string' &&
     typeof entry.sha256 === 'string' &&
     typeof entry.createdAt === 'string' &&
+    !entry.file.startsWith('/') &&
     !entry.file.split('/').includes('..')
   );
 }

@@ -1,16 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ApiJobAccepted, ApiStandardProblems, SITE_PROBLEMS } from '../openapi/api-answers';
+import { ErrorCode } from '../common/errors/error-code';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { JobModel, toJobModel } from '../jobs/job.model';
 import { SiteDirectory } from '../sites/site-directory';
@@ -35,9 +29,8 @@ export class ExportsController {
   @HttpCode(202)
   @Idempotent()
   @RequireRole('operator')
-  @ApiAcceptedResponse({ type: JobModel })
-  @ApiBadRequestResponse({ type: ProblemModel })
-  @ApiNotFoundResponse({ type: ProblemModel, description: 'Some named sites do not exist (listed in `missing`)' })
+  @ApiJobAccepted()
+  @ApiStandardProblems(...SITE_PROBLEMS, ErrorCode.ShuttingDown)
   async start(
     @Body() body: StartExportBody,
     @CurrentPrincipal() principal: Principal,
@@ -53,7 +46,7 @@ export class ExportsController {
   @RequireRole('monitor')
   @ApiParam(SITE_PARAM)
   @ApiOkResponse({ type: [ExportFileModel] })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(...SITE_PROBLEMS)
   async list(@Param('site', SiteRefPipe) ref: SiteRef): Promise<ExportFileModel[]> {
     return this.exports.listExports(await this.sites.resolve(ref));
   }

@@ -18,6 +18,6 @@ import { NativeExporter } from './native-exporter';
     databaseExporterProvider,
     ExportsService,
   ],
-  exports: [ExportsService],
+  exports: [ExportsService, DatabaseServers],
 })
 export class ExportsModule {}

@@ -1,20 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { JobContext } from '../providers/backup-provider';
+import type { JobContext } from '../jobs/job-context';
 import type { Site } from '../sites/site';
 import { DATABASE_EXPORTER, type DatabaseExporter } from './database-exporter';
-import { databasesWithPrefix, readDatabasePrefix } from './database-prefix';
-import { DatabaseServers } from './database-servers';
-import { cancelledError, ExportError, toExportError } from './export-error';
+import { DatabaseServers, planDatabases } from './database-servers';
+import { cancelledError, ExportError } from './export-error';
 import { ExportStore } from './export-store';
 import {
-  DATABASE_ENGINES,
   type ExportEntry,
   type ExportPlan,
   type ExportRunResult,
   type ExportStep,
   type ExportStepResult,
   type ExporterKind,
-  type UnlistedEngine,
 } from './export.model';
 
 /** Database exports of sites: what to export, doing it, and what exists. Runs inside jobs; never sees HTTP. */
@@ -30,39 +27,9 @@ export class ExportsService {
     return this.exporter.kind;
   }
 
-  /**
-   * One step per database of each site (by its ApisCP prefix), sites in the given order, MariaDB before PostgreSQL.
-   * Each server is asked once; a server that cannot be asked is reported in `unlisted` with the sites it concerns.
-   */
-  async planExport(sites: readonly Site[]): Promise<ExportPlan> {
-    const steps: ExportStep[] = [];
-    const unlisted: UnlistedEngine[] = [];
-    for (const engine of DATABASE_ENGINES) {
-      const prefixed: { site: Site; prefix: string }[] = [];
-      for (const site of sites) {
-        const prefix = await readDatabasePrefix(site.root, engine);
-        if (prefix) prefixed.push({ site, prefix });
-      }
-      if (prefixed.length === 0) continue;
-      let names: string[];
-      try {
-        names = await this.servers.listDatabases(engine);
-      } catch (error) {
-        const failure = toExportError(error);
-        unlisted.push({
-          engine,
-          sites: prefixed.map(({ site }) => site.id),
-          error: { code: failure.code, message: failure.message },
-        });
-        continue;
-      }
-      for (const { site, prefix } of prefixed) {
-        for (const database of databasesWithPrefix(names, prefix)) steps.push({ site, engine, database });
-      }
-    }
-    const siteOrder = new Map(sites.map((site, index) => [site.id, index]));
-    steps.sort((a, b) => siteOrder.get(a.site.id)! - siteOrder.get(b.site.id)!);
-    return { steps, unlisted };
+  /** One step per database of each site (planDatabases in database-servers.ts: the same plan a site's page shows). */
+  planExport(sites: readonly Site[]): Promise<ExportPlan> {
+    return planDatabases(sites, (engine) => this.servers.listDatabases(engine));
   }
 
   /** Exports one database; throws an ExportError (code `cancelled` when the job was cancelled). */

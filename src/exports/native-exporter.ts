@@ -1,19 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import { Clock } from '../common/clock';
+import type { OpenedDir } from '../common/safe-fs';
 import { ProcessRunner } from '../common/process/process-runner';
 import { AppConfig } from '../config/app-config';
-import type { JobContext } from '../providers/backup-provider';
+import type { JobContext } from '../jobs/job-context';
 import { DatabaseConnections, type ClientConnection } from './database-connection';
 import type { DatabaseExporter } from './database-exporter';
 import { classifyFailure, why } from './database-servers';
 import { cancelledError, ExportError, failedResult, succeededResult } from './export-error';
-import { exportFileName, exportStamp, fsyncDir, partialNameOf, relativeTo } from './export-files';
+import { exportFileName, exportStamp, partialNameOf } from './export-files';
 import { ExportStore } from './export-store';
 import type { ExportEntry, ExportStep, ExportStepResult } from './export.model';
 
@@ -65,17 +66,34 @@ export class NativeExporter implements DatabaseExporter {
 
   /** Exports one database; throws an ExportError (code `cancelled` when the job's signal stopped it). */
   async exportDatabase(step: ExportStep, context: JobContext, bytesBefore = 0): Promise<ExportEntry> {
+    const { site, engine } = step;
+    const dir = await this.store.openEngineDir(site, engine);
+    try {
+      return await this.exportInto(dir, step, context, bytesBefore);
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** The export itself, into the opened private engine directory `dir`: nothing here walks a path again. */
+  private async exportInto(
+    dir: OpenedDir,
+    step: ExportStep,
+    context: JobContext,
+    bytesBefore: number,
+  ): Promise<ExportEntry> {
     const { site, engine, database } = step;
-    const dir = await this.store.prepareDir(site, engine);
     const createdAt = this.clock.now();
     const finalName = exportFileName(engine, database, exportStamp(createdAt));
-    const finalPath = join(dir, finalName);
-    const partialPath = join(dir, partialNameOf(finalName));
+    const partialName = partialNameOf(finalName);
+    const partialKey = this.store.partialKey(site, engine, partialName);
+    const fileOf = (name: string): string => posix.join(this.store.engineDirOf(engine), name);
     const started = Date.now();
 
-    // 'wx': a second export of the same database in the same millisecond fails here rather than interleaving.
-    let handle: FileHandle | undefined = await open(partialPath, 'wx', 0o600);
-    this.store.trackPartial(partialPath);
+    // O_EXCL: a planted link or hardlink at the name, or a second export of the same database in the same
+    // millisecond, fails here rather than being written through or interleaved.
+    let handle: FileHandle | undefined = await dir.createFile(partialName, 0o600);
+    this.store.trackPartial(partialKey);
     try {
       const hash = createHash('sha256');
       let bytes = 0;
@@ -129,19 +147,19 @@ export class NativeExporter implements DatabaseExporter {
       }
       if (writeError !== undefined || result.stdoutError !== undefined) {
         const message = writeError instanceof Error ? writeError.message : (result.stdoutError ?? String(writeError));
-        throw new ExportError('write-failed', `cannot write ${relativeTo(site.root, partialPath)}: ${message}`);
+        throw new ExportError('write-failed', `cannot write ${fileOf(partialName)}: ${message}`);
       }
       if (bytes === 0) throw new ExportError('dump-failed', `${dumpTool(engine)} wrote nothing for ${label}`);
 
       handle = undefined; // closed by its stream, after the fsync
-      await rename(partialPath, finalPath);
-      this.store.untrackPartial(partialPath);
-      await fsyncDir(dir);
+      await dir.rename(partialName, dir, finalName);
+      this.store.untrackPartial(partialKey);
+      await dir.sync();
 
       const entry: ExportEntry = {
         engine,
         database,
-        file: relativeTo(site.root, finalPath),
+        file: fileOf(finalName),
         bytes,
         sha256: hash.digest('hex'),
         createdAt: createdAt.toISOString(),
@@ -158,8 +176,8 @@ export class NativeExporter implements DatabaseExporter {
       return entry;
     } catch (error) {
       if (handle) await handle.close().catch(() => undefined);
-      await rm(partialPath, { force: true });
-      this.store.untrackPartial(partialPath);
+      await dir.unlink(partialName);
+      this.store.untrackPartial(partialKey);
       throw error;
     }
   }

@@ -1,11 +1,24 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Public } from '../auth/auth.decorators';
 import { CatalogService } from '../catalog/catalog.service';
+import { ErrorCode } from '../common/errors/error-code';
 import { AppConfig } from '../config/app-config';
+import { ApiStandardProblems } from '../openapi/api-answers';
+
+/** Each dependency's state, as @nestjs/terminus reports it. */
+const CHECKS_SCHEMA = {
+  type: 'object' as const,
+  additionalProperties: {
+    type: 'object' as const,
+    properties: { status: { type: 'string' as const, enum: ['up', 'down'] } },
+    required: ['status'],
+    additionalProperties: true,
+  },
+};
 
 @ApiTags('health')
 @Controller()
@@ -20,7 +33,16 @@ export class HealthController {
   /** Liveness: the process answers. */
   @Get('healthz')
   @Public()
-  @ApiOkResponse({ description: 'Alive', schema: { example: { status: 'ok' } } })
+  @ApiOkResponse({
+    description: 'Alive',
+    schema: {
+      type: 'object',
+      properties: { status: { type: 'string', enum: ['ok'] } },
+      required: ['status'],
+      example: { status: 'ok' },
+    },
+  })
+  @ApiStandardProblems()
   liveness(): { status: 'ok' } {
     return { status: 'ok' };
   }
@@ -28,8 +50,25 @@ export class HealthController {
   /** Readiness: the catalog takes writes and VIRTUAL_ROOT is readable. */
   @Get('readyz')
   @Public()
-  @HealthCheck({ swaggerDocumentation: true })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is not ready' })
+  @HealthCheck({ swaggerDocumentation: false })
+  @ApiOkResponse({
+    description: 'Ready',
+    schema: {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['ok'] },
+        info: { ...CHECKS_SCHEMA, nullable: true },
+        error: { ...CHECKS_SCHEMA, nullable: true },
+        details: CHECKS_SCHEMA,
+      },
+      required: ['status', 'details'],
+    },
+  })
+  @ApiStandardProblems(ErrorCode.NotReady)
+  @ApiResponse({
+    status: 503,
+    headers: { 'Retry-After': { description: 'Seconds to wait before asking again', schema: { type: 'integer' } } },
+  })
   readiness() {
     return this.health.check([
       () => {

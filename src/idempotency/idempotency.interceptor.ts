@@ -7,6 +7,7 @@ import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { JobEngine } from '../jobs/job-engine';
 import { toJobModel, type JobModel } from '../jobs/job.model';
+import { canonicalJson } from './canonical-json';
 import { IdempotencyStore } from './idempotency.store';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
@@ -14,6 +15,7 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
 /**
  * `Idempotency-Key` on a POST that starts a job: the same key with the same request within 24 hours answers with the
  * original job instead of starting another; the same key with a different request is a 422. Keys are per token.
+ * Requests are compared by meaning: the body as canonical JSON, so reordered keys or other spacing are the same request.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -37,7 +39,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     const principal = req.principal?.name ?? 'anonymous';
     const fingerprint = createHash('sha256')
-      .update(`${req.method} ${req.path}\n${JSON.stringify(req.body ?? null)}`)
+      .update(`${req.method} ${req.path}\n${canonicalJson(req.body ?? null)}`)
       .digest('hex');
     const slot = `${principal}\0${header}`;
     return from(this.handle(slot, principal, header, fingerprint, res, () => lastValueFrom(next.handle())));

@@ -1,15 +1,18 @@
-import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { mkdirSync, rmSync } from 'node:fs';
 import { Clock } from '../common/clock';
+import { runTagged } from '../common/process/process-tag';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { AppConfig } from '../config/app-config';
-import type { JobContext, JobProgressUpdate } from '../providers/backup-provider';
+import type { JobContext, JobProgressUpdate } from './job-context';
 import { FINISHED_STATUSES, type Job, type JobKind, type JobProgress, type JobStep, type NewJob } from './job';
 import { JobFailure } from './job-failure';
+import { indexJobHandlers, JobHandler, type FoundJobHandler } from './job-handler';
 import { JobLogStore, type JobLogWriter } from './job-log.store';
 import { JobRepository } from './job.repository';
+import { ProcessIdentityStore, stopLeftProcesses } from './process-identity';
 
 /** What a handler gets beyond the provider-facing context: named steps. */
 export interface JobRun extends JobContext {
@@ -17,14 +20,13 @@ export interface JobRun extends JobContext {
   /** Runs `work` as the named step, recording its status and times; a failure fails the step and propagates. */
   step<T>(name: string, work: () => Promise<T>, describe?: (result: T) => string | null): Promise<T>;
   skipStep(name: string, why: string): void;
-}
-
-/** Runs one kind of job. Returns the job's result; throws JobFailure (or anything) to fail it. */
-export interface JobHandler {
-  readonly kind: JobKind;
-  run(run: JobRun): Promise<Record<string, unknown>>;
-  /** Called at start-up for a job of this kind that a dead process left running. */
-  recover?(job: Job): Promise<void>;
+  /**
+   * Marks the point of no return (an in-place restore's swap): from now on a cancel no longer ends the job
+   * `cancelled`; it ends as what happened (succeeded with a note that the cancel came too late, or failed).
+   */
+  commit(what: string): void;
+  /** For a job over several sites (its `site` is null): holds `site`'s lock while `work` runs, as a site job would. */
+  withSiteLock<T>(site: string, work: () => Promise<T>): Promise<T>;
 }
 
 interface Running {
@@ -41,23 +43,49 @@ const PROGRESS_FLUSH_MS = 500;
  * running as interrupted.
  */
 @Injectable()
-export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class JobEngine implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(JobEngine.name);
-  private readonly handlers = new Map<JobKind, JobHandler>();
+  private handlers = new Map<JobKind, JobHandler>();
   private readonly running = new Map<string, Running>();
   private accepting = true;
   private pumping = false;
   private listeners: Array<(job: Job) => void> = [];
+  private readonly holds: Array<(job: Job) => boolean> = [];
+  /** Sites held by jobs over several sites (`withSiteLock`): site → job id. */
+  private readonly lentSites = new Map<string, string>();
+  private siteWaiters: Array<() => void> = [];
+  private readonly identities: ProcessIdentityStore;
 
   constructor(
     private readonly repository: JobRepository,
     private readonly logs: JobLogStore,
     private readonly config: AppConfig,
     private readonly clock: Clock,
-  ) {}
+    private readonly discovery: DiscoveryService,
+  ) {
+    this.identities = new ProcessIdentityStore(this.config.dataPath('pids'));
+  }
 
-  register(handler: JobHandler): void {
-    this.handlers.set(handler.kind, handler);
+  /** Finds the @JobHandler providers; start-up fails when a kind has none or several. */
+  onModuleInit(): void {
+    const found: FoundJobHandler[] = this.discovery
+      .getProviders({ metadataKey: JobHandler.KEY })
+      .filter((wrapper) => wrapper.instance)
+      .map((wrapper) => ({
+        kind: this.discovery.getMetadataByDecorator(JobHandler, wrapper) as JobKind,
+        name: String(wrapper.name),
+        handler: wrapper.instance as JobHandler,
+      }));
+    this.handlers = indexJobHandlers(found);
+  }
+
+  /**
+   * Keeps a queued job waiting while `hold(job)` is true (its backup target is being probed); the returned function
+   * re-checks the queue once the reason is gone.
+   */
+  holdWhile(hold: (job: Job) => boolean): () => void {
+    this.holds.push(hold);
+    return () => setImmediate(() => this.pump());
   }
 
   /** Observers of finished jobs (metrics, webhooks). */
@@ -140,10 +168,12 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     this.pumping = true;
     try {
       const busySites = new Set([...this.running.values()].map((entry) => entry.job.site).filter(Boolean));
+      for (const site of this.lentSites.keys()) busySites.add(site);
       for (const job of this.repository.queued()) {
         if (this.running.size >= this.config.maxConcurrentJobs) break;
         // A job over several sites (site null) only waits for the concurrency limit.
         if (job.site && busySites.has(job.site)) continue;
+        if (this.holds.some((hold) => hold(job))) continue;
         if (!this.repository.transition(job.id, ['queued'], 'running')) continue;
         if (job.site) busySites.add(job.site);
         this.start(this.repository.get(job.id)!);
@@ -159,6 +189,8 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     this.running.set(job.id, entry);
     entry.done = this.execute(job, controller).finally(() => {
       this.running.delete(job.id);
+      this.identities.forget(job.id);
+      this.wakeSiteWaiters();
       setImmediate(() => this.pump());
     });
   }
@@ -172,16 +204,23 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     try {
       const handler = this.handlers.get(job.kind);
       if (!handler) throw new JobFailure('no-handler', `no handler for ${job.kind} jobs`);
-      const result = await handler.run(run);
+      const handled = await runTagged(job.id, () => handler.run(run));
       run.flush();
-      if (controller.signal.aborted) throw controller.signal.reason;
+      if (controller.signal.aborted && !run.committed()) throw controller.signal.reason;
+      const result =
+        controller.signal.aborted && run.committed()
+          ? {
+              ...handled,
+              cancelTooLate: `${JobFailure.from(controller.signal.reason).message}, too late: ${run.committed()}`,
+            }
+          : handled;
       this.repository.transition(job.id, ['running'], 'succeeded', { result });
       log.write('job succeeded');
       this.emit(job.id);
     } catch (error) {
       run.flush();
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
-      const failure = toFailure(reason);
+      const reason: unknown = controller.signal.aborted && !run.committed() ? controller.signal.reason : error;
+      const failure = JobFailure.from(reason);
       const status =
         failure.code === 'cancelled' ? 'cancelled' : failure.code === 'interrupted' ? 'interrupted' : 'failed';
       run.failOpenSteps(status === 'failed' ? 'failed' : 'cancelled', failure.message);
@@ -204,8 +243,14 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     signal: AbortSignal,
     log: JobLogWriter,
     workDir: string,
-  ): JobRun & { flush(): void; failOpenSteps(status: 'failed' | 'cancelled', detail: string): void } {
+  ): JobRun & {
+    flush(): void;
+    failOpenSteps(status: 'failed' | 'cancelled', detail: string): void;
+    committed(): string | null;
+  } {
     const repository = this.repository;
+    const identities = this.identities;
+    let committedAt: string | null = null;
     const clock = this.clock;
     let progress: JobProgress = { ...job.progress };
     let dirty = false;
@@ -239,7 +284,10 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
         dirty = true;
         if (Date.now() - lastFlush >= PROGRESS_FLUSH_MS || update.phase !== undefined) flush();
       },
-      trackPid: (pid: number) => repository.savePid(job.id, pid),
+      trackPid: (pid: number) => {
+        repository.savePid(job.id, pid);
+        identities.save(job.id, pid);
+      },
       step: async <T>(name: string, work: () => Promise<T>, describe?: (result: T) => string | null): Promise<T> => {
         if (signal.aborted) throw signal.reason;
         setStep(name, { status: 'running', startedAt: clock.iso() });
@@ -253,7 +301,7 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
           log.write(`step ${name} succeeded`);
           return result;
         } catch (error) {
-          const failure = toFailure(signal.aborted ? signal.reason : error);
+          const failure = JobFailure.from(signal.aborted && committedAt === null ? signal.reason : error);
           setStep(name, {
             status: failure.code === 'cancelled' || failure.code === 'interrupted' ? 'cancelled' : 'failed',
             finishedAt: clock.iso(),
@@ -263,6 +311,12 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
         }
       },
       skipStep: (name: string, why: string) => setStep(name, { status: 'skipped', detail: why }),
+      commit: (what: string) => {
+        committedAt ??= what;
+        log.write(`past the point of no return: ${what}; a cancel now ends the job as what happened`);
+      },
+      committed: () => committedAt,
+      withSiteLock: <T>(site: string, work: () => Promise<T>) => this.withSiteLock(job.id, site, signal, work),
       flush,
       failOpenSteps: (status, detail) => {
         for (const step of steps) {
@@ -279,10 +333,43 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
     };
   }
 
+  private async withSiteLock<T>(jobId: string, site: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    while (this.lentSites.has(site) || [...this.running.values()].some((entry) => entry.job.site === site)) {
+      if (signal.aborted) throw signal.reason;
+      await new Promise<void>((resolve) => {
+        this.siteWaiters.push(resolve);
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    this.lentSites.set(site, jobId);
+    try {
+      return await work();
+    } finally {
+      this.lentSites.delete(site);
+      this.wakeSiteWaiters();
+      setImmediate(() => this.pump());
+    }
+  }
+
+  private wakeSiteWaiters(): void {
+    const waiters = this.siteWaiters;
+    this.siteWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   /** Jobs a dead process left running: stop their orphaned children, let handlers clean up, mark them interrupted. */
   private async recoverInterrupted(): Promise<void> {
     for (const job of this.repository.byStatus('running')) {
-      if (job.pid) killOrphanGroup(job.pid);
+      // What the dead run left: the stored process group (only if its leader is still that very process: a pid
+      // reused since is someone else's) and every process tagged with the job's id. Cleanup waits until they are
+      // gone, so that no dying child still writes where it is about to run.
+      const left = await stopLeftProcesses(job.id, job.pid, this.identities.load(job.id));
+      if (left.killed > 0)
+        this.logger.warn({ jobId: job.id, killed: left.killed }, 'stopped processes a dead run left');
+      if (left.stillAlive.length > 0) {
+        this.logger.error({ jobId: job.id, pids: left.stillAlive }, 'processes a dead run left did not exit');
+      }
+      this.identities.forget(job.id);
       try {
         await this.handlers.get(job.kind)?.recover?.(job);
       } catch (error) {
@@ -301,6 +388,9 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
       this.logger.warn({ jobId: job.id, kind: job.kind, site: job.site }, 'marked interrupted job');
       this.emit(job.id);
     }
+    // No job runs yet: every work directory left is a dead run's, including one that ended but was killed between
+    // its final status and the removal of its directory.
+    rmSync(this.config.dataPath('work'), { recursive: true, force: true });
   }
 
   private emit(id: string): void {
@@ -316,25 +406,6 @@ export class JobEngine implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 }
 
-function toFailure(error: unknown): JobFailure {
-  if (error instanceof JobFailure) return error;
-  if (error instanceof AppError) return new JobFailure(error.code, error.detail);
-  return new JobFailure('internal', error instanceof Error ? error.message : String(error));
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** Kills a process group left by a previous run of the service, if that pid still leads a group of ours. */
-function killOrphanGroup(pid: number): void {
-  try {
-    const stat = readFileSync(join('/proc', String(pid), 'stat'), 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const pgid = Number(fields[2]);
-    if (pgid !== pid) return; // not a group leader any more: the pid was reused
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createReadStream, createWriteStream, mkdirSync, statSync, type ReadStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { redactUrlCredentials } from '../common/process/redact';
 import { AppConfig } from '../config/app-config';
 
 /** Past this a job log keeps only a note: a tool that prints per file must not fill the disk. */
@@ -33,7 +34,7 @@ export class JobLogStore {
     return {
       write: (line: string) => {
         if (truncated) return;
-        const text = `${new Date().toISOString()} ${line.replace(/\r?\n/g, ' ')}\n`;
+        const text = `${new Date().toISOString()} ${redactUrlCredentials(line).replace(/\r?\n/g, ' ')}\n`;
         written += Buffer.byteLength(text);
         if (written > MAX_LOG_BYTES) {
           truncated = true;

@@ -1,8 +1,7 @@
 import { decodeCursor, encodeCursor, type Page } from '../common/pagination/page';
 import type { JobFilter, JobRepository } from './job.repository';
 import { toJobModel, type JobModel } from './job.model';
-
-const DEFAULT_LIMIT = 50;
+import { DEFAULT_JOB_PAGE_LIMIT } from './job-query.model';
 
 /** Newest-first job pages with a cursor on the insertion sequence: stable while new jobs arrive. */
 export function pageJobs(
@@ -10,7 +9,7 @@ export function pageJobs(
   filter: Omit<JobFilter, 'limit' | 'beforeSeq'>,
   query: { cursor?: string; limit?: number },
 ): Page<JobModel> {
-  const limit = query.limit ?? DEFAULT_LIMIT;
+  const limit = query.limit ?? DEFAULT_JOB_PAGE_LIMIT;
   const beforeSeq = query.cursor
     ? decodeCursor(query.cursor, (value): value is number => Number.isInteger(value))
     : undefined;

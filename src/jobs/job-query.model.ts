@@ -1,10 +1,15 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsISO8601, IsOptional, Matches } from 'class-validator';
-import { PageQuery } from '../common/pagination/page';
+import { pageQuery } from '../common/pagination/page';
 import { PROVIDER_NAMES } from '../config/environment';
 import { JOB_KINDS, JOB_STATUSES, type JobKind, type JobStatus } from './job';
 
-export class ListAllJobsQuery extends PageQuery {
+export const DEFAULT_JOB_PAGE_LIMIT = 50;
+
+/** `limit` and `cursor` of the job lists. */
+export class JobPageQuery extends pageQuery(DEFAULT_JOB_PAGE_LIMIT) {}
+
+export class ListAllJobsQuery extends JobPageQuery {
   /** `siteN` or `server`. */
   @IsOptional()
   @Matches(/^(site[1-9][0-9]{0,8}|server)$/, { message: 'site must be siteN or server' })

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CatalogService } from '../catalog/catalog.service';
 import { Clock } from '../common/clock';
 import type { Job, JobError, JobKind, JobProgress, JobStatus, JobStep, NewJob } from './job';
+import { isRetryableCode } from './job-error-codes';
 
 interface JobRow {
   id: string;
@@ -242,7 +243,9 @@ function toJob(row: JobRow): Job {
     steps: JSON.parse(row.steps) as JobStep[],
     params: JSON.parse(row.params) as Record<string, unknown>,
     result: row.result ? (JSON.parse(row.result) as Record<string, unknown>) : null,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    error: row.error_code
+      ? { code: row.error_code, message: row.error_message ?? '', retryable: isRetryableCode(row.error_code) }
+      : null,
     requestedBy: row.requested_by,
     pid: row.pid,
     createdAt: row.created_at,

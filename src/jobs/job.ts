@@ -1,4 +1,4 @@
-export const JOB_KINDS = ['backup', 'export', 'restore'] as const;
+export const JOB_KINDS = ['backup', 'export', 'restore', 'prune', 'webapp', 'archive'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
@@ -24,6 +24,8 @@ export interface JobProgress {
 export interface JobError {
   code: string;
   message: string;
+  /** Whether starting the same job again can succeed (derived from the code: see job-error-codes). */
+  retryable?: boolean;
 }
 
 export interface Job {

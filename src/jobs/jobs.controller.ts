@@ -1,17 +1,10 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiConflictResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiParam,
-  ApiProduces,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiOkResponse, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ErrorCode } from '../common/errors/error-code';
+import { ApiStandardProblems } from '../openapi/api-answers';
 import { JobEngine } from './job-engine';
 import { JobLogStore } from './job-log.store';
 import { JobModel, toJobModel } from './job.model';
@@ -20,7 +13,11 @@ import { pageJobs } from './job-page';
 import { ListAllJobsQuery } from './job-query.model';
 import { JobRepository } from './job.repository';
 
-const JOB_PARAM = { name: 'id', format: 'uuid', description: 'The job id from the 202 response' };
+const JOB_PARAM = {
+  name: 'id',
+  description: 'The job id from the 202 response',
+  schema: { type: 'string' as const, format: 'uuid' },
+};
 
 @ApiTags('jobs')
 @Controller('v1/jobs')
@@ -35,6 +32,7 @@ export class JobsController {
   @Get()
   @RequireRole('monitor')
   @ApiOkResponse({ type: JobPageModel })
+  @ApiStandardProblems()
   list(@Query() query: ListAllJobsQuery): JobPageModel {
     const { cursor, limit, since, until, ...filter } = query;
     return pageJobs(
@@ -49,7 +47,7 @@ export class JobsController {
   @RequireRole('monitor')
   @ApiParam(JOB_PARAM)
   @ApiOkResponse({ type: JobModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(ErrorCode.JobNotFound)
   get(@Param('id') id: string): JobModel {
     return toJobModel(this.engine.get(id));
   }
@@ -60,7 +58,7 @@ export class JobsController {
   @ApiParam(JOB_PARAM)
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'The log, one timestamped line per message', schema: { type: 'string' } })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(ErrorCode.JobNotFound)
   log(@Param('id') id: string, @Res({ passthrough: true }) res: Response): StreamableFile {
     const job = this.engine.get(id);
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
@@ -73,9 +71,8 @@ export class JobsController {
   @HttpCode(202)
   @RequireRole('operator')
   @ApiParam(JOB_PARAM)
-  @ApiAcceptedResponse({ type: JobModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
-  @ApiConflictResponse({ type: ProblemModel, description: 'The job already ended' })
+  @ApiAcceptedResponse({ type: JobModel, description: 'Cancelled, or being stopped' })
+  @ApiStandardProblems(ErrorCode.JobNotFound, ErrorCode.JobNotCancellable)
   cancel(@Param('id') id: string, @CurrentPrincipal() principal: Principal): JobModel {
     return toJobModel(this.engine.cancel(id, principal.name));
   }

@@ -7,6 +7,11 @@ import { ProviderRegistry } from '../providers/provider-registry';
 import { SiteDirectory } from '../sites/site-directory';
 
 const PREFIX = 'apiscp_backup_';
+const GAUGES_NAMED_LIKE_COUNTERS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /**
  * Prometheus metrics. Counts and "last success" values are read from the catalog at scrape time, so they survive
@@ -26,6 +31,9 @@ export class MetricsService implements OnModuleInit {
     private readonly sites: SiteDirectory,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX + 'process_' });
+    // prom-client names three gauges `*_total`, which Prometheus keeps for counters (`promtool check metrics` refuses
+    // them); each is the sum of the per-type gauge of the same name without the suffix, so nothing is lost.
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(`${PREFIX}process_${name}`);
     this.duration = new Histogram({
       name: `${PREFIX}job_duration_seconds`,
       help: 'Wall time of finished jobs, from start to end.',

@@ -1,7 +1,6 @@
 import type { ProviderName } from '../config/app-config';
-
-export const BACKUP_LEVELS = ['full', 'incremental', 'differential'] as const;
-export type BackupLevel = (typeof BACKUP_LEVELS)[number];
+import type { JobContext } from '../jobs/job-context';
+import type { BackupLevel } from '../jobs/backup-level';
 
 export interface ProviderStatus {
   available: boolean;
@@ -25,27 +24,11 @@ export interface BackupSubject {
   exclude: string[];
 }
 
-export interface JobProgressUpdate {
-  phase?: string;
-  percent?: number | null;
-  bytes?: number | null;
-}
-
-/** What a provider may do to the job it runs in. It never sees HTTP or the catalog. */
-export interface JobContext {
-  readonly jobId: string;
-  readonly signal: AbortSignal;
-  log(line: string): void;
-  progress(update: JobProgressUpdate): void;
-  /** The job's own scratch directory, removed when it ends. */
-  readonly workDir: string;
-  /** Records the pid of a child process so a restarted service can find and stop it. */
-  trackPid(pid: number): void;
-}
-
 export interface BackupRequest {
   subject: BackupSubject;
   level: BackupLevel;
+  /** The time the backup is taken at, from the service's clock (engines that can be told it record it). */
+  time?: Date;
 }
 
 export interface BackupOutcome {
@@ -73,6 +56,8 @@ export interface RestorePoint {
   bytes: number | null;
   files: number | null;
   state: RestorePointState;
+  /** What a restore of this point replays: the backups of its chain and their stored bytes (null when unknown). */
+  replay?: { sets: number; bytes: number | null };
 }
 
 export interface RestoreRequest {
@@ -98,6 +83,27 @@ export interface RestoreOutcome {
   warnings: string[];
 }
 
+/** A prune: the complete points the policy no longer keeps, and those it keeps (which must stay restorable). */
+export interface PruneRequest {
+  subject: BackupSubject;
+  remove: RestorePoint[];
+  keep: RestorePoint[];
+  /** Incomplete and orphaned sets (what killed runs left); an engine that can may clean them up. */
+  leftovers?: RestorePoint[];
+}
+
+export interface PruneOutcome {
+  /** Bytes the target no longer holds, when the engine can tell. */
+  bytesFreed: number | null;
+  notes: string[];
+}
+
+/** The stored size of one backup set: the volumes and bytes a restore through it reads. */
+export interface SetSize {
+  volumes: number;
+  bytes: number;
+}
+
 /** One backup engine. Implementations own their command lines and parsers; they run only inside jobs. */
 export interface BackupProvider {
   readonly name: ProviderName;
@@ -111,6 +117,44 @@ export interface BackupProvider {
   restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome>;
   /** Cleans up what a run killed mid-way left behind (e.g. a stale lock). */
   recover?(subject: BackupSubject): Promise<void>;
+  /** Stops the restores a dead run of the service left running in the engine, before their work areas are removed. */
+  recoverRestores?(): Promise<void>;
+  /** What the engine can delete: single backups, or only whole chains, oldest first. */
+  readonly pruneUnit?: 'point' | 'chain';
+  /** Removes `remove` (already checked to leave every kept point restorable). */
+  prune?(request: PruneRequest, context: JobContext): Promise<PruneOutcome>;
+  /** Whether a prune killed midway left work that the next prune must finish even with nothing new to remove. */
+  prunePending?(subject: BackupSubject): Promise<boolean>;
+  /** Stored size per restore point id, when the engine's points carry none. */
+  measureSets?(subject: BackupSubject): Promise<Map<string, SetSize>>;
+  /** Every entry a restore point holds under `subject.root`, for engines whose listing is slow (indexed once). */
+  listPointFiles?(subject: BackupSubject, point: RestorePoint, signal?: AbortSignal): Promise<PointFile[]>;
+  /** The entries of one directory at a point, for engines with their own index; null when it was no directory. */
+  listPointDirectory?(
+    subject: BackupSubject,
+    point: RestorePoint,
+    dir: string,
+    signal?: AbortSignal,
+  ): Promise<PointFile[] | null>;
+}
+
+export type PointFileType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** One entry of a restore point; what an engine does not record is null. */
+export interface PointFile {
+  /** The directory holding it, relative to `subject.root` (`''` for the root itself). */
+  dir: string;
+  name: string;
+  type: PointFileType;
+  size: number | null;
+  /** Permission bits with setuid/setgid/sticky. */
+  mode: number | null;
+  uid: number | null;
+  gid: number | null;
+  /** ISO 8601 UTC. */
+  mtime: string | null;
+  /** Symlinks: where the link points. */
+  target: string | null;
 }
 
 /** The injection token holding every enabled provider. */

@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { AppConfig } from '../config/app-config';
-import { BACKUP_PROVIDERS, type BackupLevel, type BackupProvider, type ProviderStatus } from './backup-provider';
+import { BACKUP_PROVIDERS, type BackupProvider, type ProviderStatus } from './backup-provider';
+import { type BackupLevel } from '../jobs/backup-level';
 
 const STATUS_TTL_MS = 15_000;
 

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { BACKUP_LEVELS, type BackupLevel } from './backup-provider';
+import { BACKUP_LEVELS, type BackupLevel } from '../jobs/backup-level';
 
 export class ProviderModel {
   @ApiProperty({ example: 'duplicity' })

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
+import { ApiStandardProblems } from '../openapi/api-answers';
 import { AppConfig } from '../config/app-config';
 import { ProviderModel } from './provider.model';
 import { ProviderRegistry } from './provider-registry';
@@ -17,6 +18,7 @@ export class ProvidersController {
   @Get()
   @RequireRole('monitor')
   @ApiOkResponse({ type: [ProviderModel] })
+  @ApiStandardProblems()
   async list(): Promise<ProviderModel[]> {
     return Promise.all(
       this.registry.all().map(async (provider) => ({

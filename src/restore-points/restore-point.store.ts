@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { CatalogService } from '../catalog/catalog.service';
 import { Clock } from '../common/clock';
-import type { BackupLevel, RestorePoint, RestorePointState } from '../providers/backup-provider';
+import type { RestorePoint, RestorePointState } from '../providers/backup-provider';
+import type { BackupLevel } from '../jobs/backup-level';
 import type { ProviderName } from '../config/app-config';
 
 interface Row {
@@ -13,6 +14,8 @@ interface Row {
   bytes: number | null;
   files: number | null;
   state: RestorePointState;
+  replay_sets: number | null;
+  replay_bytes: number | null;
 }
 
 /** The catalog's copy of each provider's restore points, so listing never runs a backup tool. */
@@ -25,8 +28,9 @@ export class RestorePointStore {
 
   replace(provider: string, subject: string, points: RestorePoint[]): void {
     const insert = this.catalog.statement(
-      `INSERT INTO restore_points (provider, subject, id, time, level, chain, bytes, files, state)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO restore_points (provider, subject, id, time, level, chain, bytes, files, state, replay_sets,
+         replay_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.catalog.transaction(() => {
       this.catalog.statement('DELETE FROM restore_points WHERE provider = ? AND subject = ?').run(provider, subject);
@@ -41,6 +45,8 @@ export class RestorePointStore {
           point.bytes,
           point.files,
           point.state,
+          point.replay?.sets ?? null,
+          point.replay?.bytes ?? null,
         );
       }
       this.catalog
@@ -49,6 +55,16 @@ export class RestorePointStore {
          ON CONFLICT(provider, subject) DO UPDATE SET scanned_at = excluded.scanned_at`,
         )
         .run(provider, subject, this.clock.iso());
+    });
+  }
+
+  /** Drops a listing known to be out of date: the next read scans the engine again. */
+  forget(provider: string, subject: string): void {
+    this.catalog.transaction(() => {
+      this.catalog.statement('DELETE FROM restore_points WHERE provider = ? AND subject = ?').run(provider, subject);
+      this.catalog
+        .statement('DELETE FROM restore_point_scans WHERE provider = ? AND subject = ?')
+        .run(provider, subject);
     });
   }
 
@@ -96,5 +112,9 @@ function toPoint(row: Row): RestorePoint {
     bytes: row.bytes,
     files: row.files,
     state: row.state,
+    replay:
+      row.replay_sets === null
+        ? { sets: (JSON.parse(row.chain) as string[]).length, bytes: null }
+        : { sets: row.replay_sets, bytes: row.replay_bytes },
   };
 }

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ApiStandardProblems, SITE_PROBLEMS } from '../openapi/api-answers';
 import { SiteDirectory } from '../sites/site-directory';
 import { subjectOf } from '../sites/site';
 import { SiteRefPipe } from '../sites/site-ref.pipe';
@@ -23,7 +23,7 @@ export class RestorePointsController {
   @RequireRole('monitor')
   @ApiParam(SITE_PARAM)
   @ApiOkResponse({ type: RestorePointPageModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(...SITE_PROBLEMS)
   async list(
     @Param('site', SiteRefPipe) ref: SiteRef,
     @Query() query: ListRestorePointsQuery,

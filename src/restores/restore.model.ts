@@ -7,7 +7,7 @@ export type RestoreTarget = (typeof RESTORE_TARGETS)[number];
 export class StartRestoreBody {
   /** A restore point id from `GET /v1/sites/{site}/restore-points`. */
   @IsString()
-  @Matches(/^(duplicity|bacula)-[0-9A-Za-z]{1,40}$/, {
+  @Matches(/^(duplicity|bacula|restic|borg)-[0-9A-Za-z]{1,40}$/, {
     message: 'restorePoint must be a restore point id such as duplicity-20261126T110204Z',
   })
   restorePoint!: string;
@@ -18,9 +18,12 @@ export class StartRestoreBody {
   @ArrayMaxSize(100)
   @IsString({ each: true })
   @MaxLength(4096, { each: true })
-  @Matches(/^(shadow|info)(\/(?!\.\.?(\/|$))[^/\0]+)*$/, {
+  // No control characters (a newline would split a tool's line-oriented output and name a different file).
+  // eslint-disable-next-line no-control-regex
+  @Matches(/^(shadow|info)(\/(?!\.\.?(\/|$))[^/\x00-\x1f\x7f]+)*$/, {
     each: true,
-    message: 'each path must be relative to the site, start with shadow or info, and hold no . or .. segment',
+    message:
+      'each path must be relative to the site, start with shadow or info, and hold no . or .. segment and no control character',
   })
   paths?: string[];
 

@@ -1,10 +1,11 @@
-import { Body, Controller, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiNotFoundResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiNoContentResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ApiJobAccepted, ApiStandardProblems, SITE_PROBLEMS } from '../openapi/api-answers';
+import { ErrorCode } from '../common/errors/error-code';
 import { JobModel, toJobModel } from '../jobs/job.model';
 import { SiteRefPipe } from '../sites/site-ref.pipe';
 import type { SiteRef } from '../sites/site-ref';
@@ -23,9 +24,15 @@ export class RestoresController {
   @Idempotent()
   @RequireRole('operator')
   @ApiParam(SITE_PARAM)
-  @ApiAcceptedResponse({ type: JobModel })
-  @ApiBadRequestResponse({ type: ProblemModel })
-  @ApiNotFoundResponse({ type: ProblemModel, description: 'No such site or restore point' })
+  @ApiJobAccepted()
+  @ApiStandardProblems(
+    ...SITE_PROBLEMS,
+    ErrorCode.RestorePointNotFound,
+    ErrorCode.Forbidden,
+    ErrorCode.ProviderNotEnabled,
+    ErrorCode.ShuttingDown,
+    ErrorCode.InsufficientStorage,
+  )
   async start(
     @Param('site', SiteRefPipe) site: SiteRef,
     @Body() body: StartRestoreBody,
@@ -35,5 +42,21 @@ export class RestoresController {
     const job = await this.restores.start(site, body, principal);
     res.setHeader('Location', `/v1/jobs/${job.id}`);
     return toJobModel(job);
+  }
+
+  /** Delete a finished staging restore's files now (they also expire after RESTORE_STAGING_TTL_HOURS). */
+  @Delete(':job')
+  @HttpCode(204)
+  @RequireRole('operator')
+  @ApiParam(SITE_PARAM)
+  @ApiParam({ name: 'job', description: 'The restore job id' })
+  @ApiNoContentResponse({ description: 'The staging copy is gone' })
+  @ApiStandardProblems(...SITE_PROBLEMS, ErrorCode.JobNotFound, ErrorCode.StagingNotFound, ErrorCode.JobNotFinished)
+  async deleteStaging(
+    @Param('site', SiteRefPipe) site: SiteRef,
+    @Param('job') job: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<void> {
+    await this.restores.deleteStaging(site, job, principal);
   }
 }

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { BackupsModule } from '../backups/backups.module';
+import { BackupSubjectsModule } from '../backup-subjects/backup-subjects.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RestorePointsModule } from '../restore-points/restore-points.module';
 import { SitesModule } from '../sites/sites.module';
@@ -7,7 +7,7 @@ import { RestoresController } from './restores.controller';
 import { RestoresService } from './restores.service';
 
 @Module({
-  imports: [BackupsModule, SitesModule, ProvidersModule, RestorePointsModule],
+  imports: [BackupSubjectsModule, SitesModule, ProvidersModule, RestorePointsModule],
   controllers: [RestoresController],
   providers: [RestoresService],
   exports: [RestoresService],

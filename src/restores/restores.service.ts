@@ -1,12 +1,16 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { mkdir, rm } from 'node:fs/promises';
+import { removeServiceTree } from '../common/safe-fs';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { roleAllows, type Principal } from '../auth/role';
 import { AppError } from '../common/errors/app-error';
+import { assertFreeSpace } from '../common/free-space';
 import { ErrorCode } from '../common/errors/error-code';
 import { AppConfig } from '../config/app-config';
-import type { Job } from '../jobs/job';
-import { JobEngine, type JobHandler, type JobRun } from '../jobs/job-engine';
+import { Clock } from '../common/clock';
+import { FINISHED_STATUSES, type Job } from '../jobs/job';
+import { JobEngine, type JobRun } from '../jobs/job-engine';
+import { JobHandler } from '../jobs/job-handler';
 import { JobFailure } from '../jobs/job-failure';
 import { ProviderRegistry } from '../providers/provider-registry';
 import { RestorePointsService } from '../restore-points/restore-points.service';
@@ -14,7 +18,7 @@ import { SiteDirectory } from '../sites/site-directory';
 import { subjectOf } from '../sites/site';
 import type { SiteRef } from '../sites/site-ref';
 import { restoreWorkArea, type BackupSubject } from '../providers/backup-provider';
-import { BackupSubjects, SERVER_SUBJECT } from '../backups/backup-subjects';
+import { BackupSubjects, SERVER_SUBJECT } from '../backup-subjects/backup-subjects';
 import type { RestoreTarget } from './restore.model';
 import { PRESERVED, recoverInterruptedSwap, swapIntoSite } from './site-swap';
 
@@ -27,10 +31,11 @@ interface RestoreParams {
 }
 
 /** Restores a site's restore point into staging, or into the site itself through a swap. */
+@JobHandler('restore')
 @Injectable()
-export class RestoresService implements JobHandler, OnModuleInit {
-  readonly kind = 'restore' as const;
+export class RestoresService implements JobHandler, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(RestoresService.name);
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly engine: JobEngine,
@@ -39,10 +44,86 @@ export class RestoresService implements JobHandler, OnModuleInit {
     private readonly restorePoints: RestorePointsService,
     private readonly config: AppConfig,
     private readonly subjects: BackupSubjects,
+    private readonly clock: Clock,
   ) {}
 
-  onModuleInit(): void {
-    this.engine.register(this);
+  /** Expired staging restores go at start-up, hourly, and before each new restore. */
+  onApplicationBootstrap(): void {
+    this.sweepInBackground();
+    this.sweeper = setInterval(() => this.sweepInBackground(), 3600_000).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private sweepInBackground(): void {
+    void this.expireStaging().catch((error: unknown) => this.logger.warn({ err: error }, 'staging sweep failed'));
+  }
+
+  /**
+   * Removes staging restores whose job ended more than RESTORE_STAGING_TTL_HOURS ago (a directory whose job the
+   * catalog forgot counts from its modification time); returns their job ids.
+   */
+  async expireStaging(): Promise<string[]> {
+    const root = this.config.dataPath('restores');
+    let names: string[];
+    try {
+      names = await readdir(root);
+    } catch {
+      return [];
+    }
+    const ttlMs = this.config.restores.stagingTtlHours * 3600_000;
+    const now = this.clock.now().getTime();
+    const removed: string[] = [];
+    for (const name of names) {
+      let endedAt: number;
+      try {
+        const job = this.engine.get(name);
+        if (!FINISHED_STATUSES.includes(job.status)) continue;
+        endedAt = Date.parse(job.finishedAt ?? job.createdAt);
+      } catch {
+        const stats = await lstat(this.config.dataPath('restores', name)).catch(() => undefined);
+        if (!stats) continue;
+        endedAt = stats.mtimeMs;
+      }
+      if (now - endedAt < ttlMs) continue;
+      await removeServiceTree(this.config.dataPath('restores', name));
+      removed.push(name);
+      this.logger.log(`removed staging restore ${name}: older than ${this.config.restores.stagingTtlHours} h`);
+    }
+    return removed;
+  }
+
+  /** Deletes a finished staging restore of the site (`DELETE /v1/sites/{site}/restores/{job}`). */
+  async deleteStaging(ref: SiteRef, jobId: string, by: Principal): Promise<void> {
+    const site = await this.sites.resolve(ref);
+    const job = this.engine.get(jobId);
+    const params = job.params as unknown as Partial<RestoreParams>;
+    if (job.kind !== 'restore' || job.site !== site.id || params.target !== 'staging') {
+      throw new AppError(ErrorCode.StagingNotFound, `Job ${jobId} is not a staging restore of ${site.id}.`);
+    }
+    if (!FINISHED_STATUSES.includes(job.status)) {
+      throw new AppError(
+        ErrorCode.JobNotFinished,
+        `Restore ${jobId} is ${job.status}; cancel it or wait for it to end.`,
+      );
+    }
+    const destination = this.destinationOf(job.id, 'staging');
+    if (!(await lstat(destination).catch(() => undefined))) {
+      throw new AppError(ErrorCode.StagingNotFound, `The staging copy of restore ${jobId} is already gone.`);
+    }
+    await removeServiceTree(destination);
+    this.logger.log({ jobId, by: by.name }, 'staging restore deleted');
+  }
+
+  /**
+   * Refuses a restore that would leave less than DATA_DIR_MIN_FREE free where it lands (DATA_DIR for staging, the
+   * sites' filesystem for in place), counting the restore point's size when the engine knows it.
+   */
+  private assertFreeSpace(target: RestoreTarget, pointBytes: number | null): Promise<void> {
+    const where = target === 'in-place' ? this.config.virtualRoot : this.config.dataDir;
+    return assertFreeSpace(where, this.config.restores.minFree, pointBytes, 'This restore');
   }
 
   async start(ref: SiteRef, body: RestoreBody, by: Principal): Promise<Job> {
@@ -69,6 +150,15 @@ export class RestoresService implements JobHandler, OnModuleInit {
       );
     }
     const paths = [...new Set(body.paths ?? [])];
+    const nested = paths.find((path) => paths.some((other) => path.startsWith(`${other}/`)));
+    if (nested !== undefined) {
+      // One path inside another would be swapped in twice, the second time through what the first put there.
+      throw new AppError(ErrorCode.ValidationFailed, `${nested} lies inside another path of the same restore.`, {
+        errors: [
+          { field: 'body.paths', messages: [`${nested} lies inside another listed path; list only the outer one`] },
+        ],
+      });
+    }
     for (const path of paths) {
       if (PRESERVED.some((kept) => path === kept || path.startsWith(`${kept}/`))) {
         throw new AppError(
@@ -90,6 +180,8 @@ export class RestoresService implements JobHandler, OnModuleInit {
       );
     }
     this.registry.get(point.provider);
+    await this.expireStaging();
+    await this.assertFreeSpace(target, point.bytes ?? null);
     const params: RestoreParams = { restorePoint: point.id, paths, target };
     return this.engine.enqueue({
       kind: 'restore',
@@ -118,9 +210,12 @@ export class RestoresService implements JobHandler, OnModuleInit {
       if (params.target === 'in-place') {
         await run.step('swap', async () => {
           if (run.signal.aborted) throw new JobFailure('cancelled', 'cancelled before the swap');
+          // From here the site changes: a cancel can no longer undo it, so the job ends as what happened to the site
+          // (succeeded, or failed with the site rolled back), never `cancelled`.
+          run.commit('the in-place swap had begun');
           await swapIntoSite(subject.root, destination, swappedPaths(params), `${destination}-previous`);
         });
-        await rm(destination, { recursive: true, force: true });
+        await removeServiceTree(destination);
       }
       return {
         restorePoint: point.id,
@@ -134,8 +229,8 @@ export class RestoresService implements JobHandler, OnModuleInit {
       };
     } catch (error) {
       // A staging restore that failed leaves nothing half-made behind; neither does an in-place one (the site is untouched).
-      await rm(destination, { recursive: true, force: true });
-      await rm(restoreWorkArea(destination), { recursive: true, force: true });
+      await removeServiceTree(destination);
+      await removeServiceTree(restoreWorkArea(destination));
       throw error;
     }
   }
@@ -147,9 +242,17 @@ export class RestoresService implements JobHandler, OnModuleInit {
   async recover(job: Job): Promise<void> {
     const params = job.params as unknown as RestoreParams;
     const destination = this.destinationOf(job.id, params.target);
-    await rm(restoreWorkArea(destination), { recursive: true, force: true });
+    // An engine may still be writing there (a restore queued on the Bacula director): stop it before cleaning.
+    if (job.provider) {
+      await Promise.resolve()
+        .then(() => this.registry.get(job.provider!).recoverRestores?.())
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error, jobId: job.id }, 'stopping the engine’s restore failed'),
+        );
+    }
+    await removeServiceTree(restoreWorkArea(destination));
     if (params.target !== 'in-place' || !job.site || !/^site\d+$/.test(job.site)) {
-      await rm(destination, { recursive: true, force: true });
+      await removeServiceTree(destination);
       return;
     }
     const siteRoot = join(this.config.virtualRoot, job.site);

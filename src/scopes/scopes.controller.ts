@@ -1,19 +1,19 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import {
-  ApiBadGatewayResponse,
-  ApiBadRequestResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ErrorCode } from '../common/errors/error-code';
+import { ApiStandardProblems } from '../openapi/api-answers';
+import { KNOWN_SCOPES } from './known-scopes';
 import { ScopeModel, SetScopeBody } from './scope.model';
 import { ScopesService } from './scopes.service';
 
-const SCOPE_PARAM = { name: 'name', example: 'backups.automatic-database-exports' };
+const SCOPE_PARAM = {
+  name: 'name',
+  description: 'A scope this service exposes',
+  schema: { type: 'string' as const, enum: Object.keys(KNOWN_SCOPES) },
+  example: 'backups.automatic-database-exports',
+};
 
 @ApiTags('scopes')
 @Controller('v1/scopes')
@@ -25,8 +25,7 @@ export class ScopesController {
   @RequireRole('monitor')
   @ApiParam(SCOPE_PARAM)
   @ApiOkResponse({ type: ScopeModel })
-  @ApiNotFoundResponse({ type: ProblemModel, description: 'Unknown scope' })
-  @ApiBadGatewayResponse({ type: ProblemModel, description: 'cpcmd failed' })
+  @ApiStandardProblems(ErrorCode.ScopeNotFound, ErrorCode.ScopeStoreFailed)
   get(@Param('name') name: string): Promise<ScopeModel> {
     return this.scopes.get(name);
   }
@@ -36,9 +35,7 @@ export class ScopesController {
   @RequireRole('admin')
   @ApiParam(SCOPE_PARAM)
   @ApiOkResponse({ type: ScopeModel })
-  @ApiBadRequestResponse({ type: ProblemModel, description: 'The value is not a boolean' })
-  @ApiNotFoundResponse({ type: ProblemModel, description: 'Unknown scope' })
-  @ApiBadGatewayResponse({ type: ProblemModel, description: 'cpcmd failed' })
+  @ApiStandardProblems(ErrorCode.ScopeNotFound, ErrorCode.ScopeStoreFailed)
   set(
     @Param('name') name: string,
     @Body() body: SetScopeBody,

@@ -1,18 +1,13 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiOkResponse,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ApiJobAccepted, ApiStandardProblems } from '../openapi/api-answers';
+import { ErrorCode } from '../common/errors/error-code';
 import { StartBackupBody, ListJobsQuery } from '../backups/backup.model';
-import { BackupSubjects, SERVER_SUBJECT } from '../backups/backup-subjects';
+import { BackupSubjects, SERVER_SUBJECT } from '../backup-subjects/backup-subjects';
 import { BackupsService } from '../backups/backups.service';
 import { JobModel, toJobModel } from '../jobs/job.model';
 import { JobPageModel } from '../jobs/job-page.model';
@@ -40,9 +35,8 @@ export class ServerController {
   @HttpCode(202)
   @Idempotent()
   @RequireRole('operator')
-  @ApiAcceptedResponse({ type: JobModel })
-  @ApiBadRequestResponse({ type: ProblemModel })
-  @ApiUnprocessableEntityResponse({ type: ProblemModel })
+  @ApiJobAccepted()
+  @ApiStandardProblems(ErrorCode.ProviderNotEnabled, ErrorCode.LevelNotSupported, ErrorCode.ShuttingDown)
   start(
     @Body() body: StartBackupBody,
     @CurrentPrincipal() principal: Principal,
@@ -57,6 +51,7 @@ export class ServerController {
   @Get('backups')
   @RequireRole('monitor')
   @ApiOkResponse({ type: JobPageModel })
+  @ApiStandardProblems()
   list(@Query() query: ListJobsQuery): JobPageModel {
     return pageJobs(this.jobs, { site: SERVER_SUBJECT, kind: 'backup' }, query);
   }
@@ -65,6 +60,7 @@ export class ServerController {
   @Get('restore-points')
   @RequireRole('monitor')
   @ApiOkResponse({ type: RestorePointPageModel })
+  @ApiStandardProblems()
   restorePointsList(@Query() query: ListRestorePointsQuery): Promise<RestorePointPageModel> {
     return this.restorePoints.list(this.subjects.listingSubject(SERVER_SUBJECT), query);
   }
@@ -74,8 +70,8 @@ export class ServerController {
   @HttpCode(202)
   @Idempotent()
   @RequireRole('operator')
-  @ApiAcceptedResponse({ type: JobModel })
-  @ApiBadRequestResponse({ type: ProblemModel })
+  @ApiJobAccepted()
+  @ApiStandardProblems(ErrorCode.RestorePointNotFound, ErrorCode.ProviderNotEnabled, ErrorCode.ShuttingDown)
   async restore(
     @Body() body: StartRestoreBody,
     @CurrentPrincipal() principal: Principal,

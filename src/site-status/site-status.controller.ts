@@ -1,7 +1,7 @@
 import { Controller, Get, Param } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '../auth/auth.decorators';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ApiStandardProblems, SITE_PROBLEMS } from '../openapi/api-answers';
 import { SiteRefPipe } from '../sites/site-ref.pipe';
 import type { SiteRef } from '../sites/site-ref';
 import { SITE_PARAM } from '../sites/sites.controller';
@@ -18,7 +18,7 @@ export class SiteStatusController {
   @RequireRole('monitor')
   @ApiParam(SITE_PARAM)
   @ApiOkResponse({ type: SiteStatusModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(...SITE_PROBLEMS)
   get(@Param('site', SiteRefPipe) site: SiteRef): Promise<SiteStatusModel> {
     return this.status.get(site);
   }

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { JobModel } from '../jobs/job.model';
+import { NextRunModel } from '../policies/policy.model';
 import { RestorePointModel } from '../restore-points/restore-point.model';
 
 export class LastBackupModel {
@@ -27,4 +28,7 @@ export class SiteStatusModel {
   /** Queued and running jobs of the site, oldest first. */
   @ApiProperty({ type: [JobModel] })
   activeJobs!: JobModel[];
+  /** The next scheduled backup of each level, from the site's policy (empty without one). */
+  @ApiProperty({ type: [NextRunModel] })
+  nextRuns!: NextRunModel[];
 }

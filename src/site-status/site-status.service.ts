@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { JobRepository } from '../jobs/job.repository';
 import { toJobModel } from '../jobs/job.model';
 import { RestorePointsService } from '../restore-points/restore-points.service';
+import { SchedulerService } from '../scheduler/scheduler.service';
 import { SiteDirectory } from '../sites/site-directory';
 import { subjectOf } from '../sites/site';
 import type { SiteRef } from '../sites/site-ref';
@@ -13,6 +14,7 @@ export class SiteStatusService {
     private readonly sites: SiteDirectory,
     private readonly jobs: JobRepository,
     private readonly restorePoints: RestorePointsService,
+    private readonly scheduler: SchedulerService,
   ) {}
 
   async get(ref: SiteRef): Promise<SiteStatusModel> {
@@ -32,6 +34,7 @@ export class SiteStatusService {
       })),
       newestRestorePoint: newest ?? null,
       activeJobs: this.jobs.active(site.id).map(toJobModel),
+      nextRuns: this.scheduler.nextRuns(site.id),
     };
   }
 }

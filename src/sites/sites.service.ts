@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { decodeCursor, encodeCursor, type Page } from '../common/pagination/page';
+import { decodeCursor, DEFAULT_PAGE_LIMIT, encodeCursor, type Page } from '../common/pagination/page';
 import { backupPathsOf, type Site } from './site';
 import { SiteDirectory } from './site-directory';
 import type { ListSitesQuery, SiteDetailModel, SiteModel } from './site.model';
-import { ExportsService } from '../exports/exports.service';
+import { DatabaseServers } from '../exports/database-servers';
 import type { SiteRef } from './site-ref';
 
-const DEFAULT_LIMIT = 100;
 const MAX_CACHED_PAGES = 256;
 
 @Injectable()
@@ -16,7 +15,7 @@ export class SitesService {
 
   constructor(
     private readonly directory: SiteDirectory,
-    private readonly exports: ExportsService,
+    private readonly databaseServers: DatabaseServers,
   ) {}
 
   /**
@@ -47,7 +46,7 @@ export class SitesService {
       sites = sites.filter((site) => site.domains.includes(domain));
     }
     const after = query.cursor ? decodeCursor(query.cursor, (value): value is number => Number.isInteger(value)) : 0;
-    const limit = query.limit ?? DEFAULT_LIMIT;
+    const limit = query.limit ?? DEFAULT_PAGE_LIMIT;
     const start = after === 0 ? 0 : lowerBound(sites, after);
     const items = sites.slice(start, start + limit);
     const more = start + limit < sites.length;
@@ -56,15 +55,8 @@ export class SitesService {
 
   async get(ref: SiteRef): Promise<SiteDetailModel> {
     const site = await this.directory.resolve(ref);
-    const plan = await this.exports.planExport([site]);
-    return {
-      ...toModel(site),
-      databases: plan.steps.map((step) => ({ engine: step.engine, name: step.database })),
-      databaseServersUnavailable: plan.unlisted.map((problem) => ({
-        engine: problem.engine,
-        message: problem.error.message,
-      })),
-    };
+    const { databases, unavailable } = await this.databaseServers.forSite(site);
+    return { ...toModel(site), databases, databaseServersUnavailable: unavailable };
   }
 }
 

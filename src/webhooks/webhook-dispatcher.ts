@@ -14,7 +14,7 @@ interface InFlight {
 /** The longest the loop sleeps without looking at the outbox (a safety net; new rows and finished attempts wake it). */
 const IDLE_POLL_MS = 30_000;
 /** How long shutdown lets attempts in flight finish before it aborts them (they are sent again at the next start). */
-const SHUTDOWN_GRACE_MS = 2_000;
+export const SHUTDOWN_GRACE_MS = 2_000;
 const PRUNE_EVERY_MS = 6 * 60 * 60 * 1000;
 /** Delivered and given-up deliveries are listed this long, then forgotten. */
 const KEEP_FINISHED_MS = 30 * 24 * 60 * 60 * 1000;

@@ -7,6 +7,9 @@ export const WEBHOOK_EVENTS = [
   'job.cancelled',
   'job.interrupted',
   'restore-point.created',
+  'restore-point.expired',
+  'webapp.update-confirmed',
+  'webapp.update-rolled-back',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -45,6 +48,26 @@ export function eventsOfJob(job: Job, now: Date): JobEvent[] {
       occurredAt,
       data: { job: model, restorePoint: { id: restorePoint, site: job.site, provider: job.provider, level } },
     });
+  }
+  const removed = job.result?.removed;
+  if (job.status === 'succeeded' && job.kind === 'prune' && Array.isArray(removed)) {
+    // One event per restore point a prune removed.
+    for (const point of removed as Array<{ id?: unknown; time?: unknown; level?: unknown }>) {
+      events.push({
+        event: 'restore-point.expired',
+        jobId: job.id,
+        occurredAt,
+        data: {
+          job: model,
+          restorePoint: { id: point.id, site: job.site, provider: job.provider, level: point.level, time: point.time },
+        },
+      });
+    }
+  }
+  const assurance = job.result?.assurance as { outcome?: unknown } | undefined;
+  if (job.status === 'succeeded' && job.kind === 'webapp' && job.level === 'confirm' && assurance) {
+    const event = assurance.outcome === 'confirmed' ? 'webapp.update-confirmed' : 'webapp.update-rolled-back';
+    events.push({ event, jobId: job.id, occurredAt, data: { job: model, site: job.site, assurance } });
   }
   return events;
 }

@@ -88,7 +88,8 @@ export class WebhookOutbox {
                SELECT 1 FROM webhooks w, json_each(w.events) e
                WHERE w.created_at <= j.finished_at
                  AND (e.value = 'job.' || j.status
-                   OR (e.value = 'restore-point.created' AND j.kind = 'backup' AND j.status = 'succeeded')))
+                   OR (e.value = 'restore-point.created' AND j.kind = 'backup' AND j.status = 'succeeded')
+                   OR (e.value = 'restore-point.expired' AND j.kind = 'prune' AND j.status = 'succeeded')))
            ORDER BY j.seq`,
         )
         .all(since) as Array<{ id: string }>

@@ -6,6 +6,7 @@ import {
   IsArray,
   IsIn,
   IsOptional,
+  ValidateIf,
   IsString,
   Matches,
   MaxLength,
@@ -13,7 +14,7 @@ import {
   registerDecorator,
   type ValidationOptions,
 } from 'class-validator';
-import { PageModel, PageQuery } from '../common/pagination/page';
+import { PageModel, pageQuery } from '../common/pagination/page';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './webhook-events';
 
 export const WEBHOOK_URL_MAX_LENGTH = 2048;
@@ -74,7 +75,8 @@ export class CreateWebhookBody {
    * The HMAC-SHA256 signing key (16 to 256 printable ASCII characters, no spaces). When absent one is generated and
    * returned once, in this response only. It is never returned again.
    */
-  @IsOptional()
+  // Absent means "generate one"; null is not a secret (IsOptional would let it through as if absent).
+  @ValidateIf((_body: unknown, value: unknown) => value !== undefined)
   @IsString()
   @MinLength(16)
   @MaxLength(256)
@@ -153,9 +155,11 @@ export class WebhookDeliveryModel {
 
 export class WebhookDeliveryPageModel extends PageModel(WebhookDeliveryModel) {}
 
-export class ListWebhooksQuery extends PageQuery {}
+export const DEFAULT_WEBHOOK_PAGE_LIMIT = 50;
 
-export class ListDeliveriesQuery extends PageQuery {
+export class ListWebhooksQuery extends pageQuery(DEFAULT_WEBHOOK_PAGE_LIMIT) {}
+
+export class ListDeliveriesQuery extends pageQuery(DEFAULT_WEBHOOK_PAGE_LIMIT) {
   /** Only deliveries in this state. */
   @IsOptional()
   @IsIn(DELIVERY_STATUSES)

@@ -1,17 +1,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiCreatedResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CurrentPrincipal, RequireRole } from '../auth/auth.decorators';
 import type { Principal } from '../auth/role';
-import { ProblemModel } from '../common/errors/problem.model';
+import { ErrorCode } from '../common/errors/error-code';
+import { ApiStandardProblems } from '../openapi/api-answers';
 import {
   CreatedWebhookModel,
   CreateWebhookBody,
@@ -23,7 +16,11 @@ import {
 } from './webhook.model';
 import { WebhooksService } from './webhooks.service';
 
-const WEBHOOK_PARAM = { name: 'id', format: 'uuid', description: 'The webhook id from the create response' };
+const WEBHOOK_PARAM = {
+  name: 'id',
+  description: 'The webhook id from the create response',
+  schema: { type: 'string' as const, format: 'uuid' },
+};
 
 @ApiTags('webhooks')
 @Controller('v1/webhooks')
@@ -34,8 +31,18 @@ export class WebhooksController {
   @Post()
   @HttpCode(201)
   @RequireRole('admin')
-  @ApiCreatedResponse({ type: CreatedWebhookModel, description: 'Created; at the Location header' })
-  @ApiBadRequestResponse({ type: ProblemModel })
+  @ApiCreatedResponse({
+    type: CreatedWebhookModel,
+    description: 'Created; at the Location header',
+    headers: {
+      Location: {
+        description: 'The subscription: `/v1/webhooks/{id}`',
+        required: true,
+        schema: { type: 'string', pattern: '^/v1/webhooks/[0-9a-f-]{36}$' },
+      },
+    },
+  })
+  @ApiStandardProblems()
   create(
     @Body() body: CreateWebhookBody,
     @CurrentPrincipal() principal: Principal,
@@ -52,6 +59,7 @@ export class WebhooksController {
   @Get()
   @RequireRole('admin')
   @ApiOkResponse({ type: WebhookPageModel })
+  @ApiStandardProblems()
   list(@Query() query: ListWebhooksQuery): WebhookPageModel {
     return this.webhooks.list(query);
   }
@@ -61,7 +69,7 @@ export class WebhooksController {
   @RequireRole('admin')
   @ApiParam(WEBHOOK_PARAM)
   @ApiOkResponse({ type: WebhookModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(ErrorCode.WebhookNotFound)
   get(@Param('id') id: string): WebhookModel {
     return this.webhooks.get(id);
   }
@@ -72,7 +80,7 @@ export class WebhooksController {
   @RequireRole('admin')
   @ApiParam(WEBHOOK_PARAM)
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(ErrorCode.WebhookNotFound)
   delete(@Param('id') id: string, @CurrentPrincipal() principal: Principal): void {
     this.webhooks.delete(id, principal);
   }
@@ -82,7 +90,7 @@ export class WebhooksController {
   @RequireRole('admin')
   @ApiParam(WEBHOOK_PARAM)
   @ApiOkResponse({ type: WebhookDeliveryPageModel })
-  @ApiNotFoundResponse({ type: ProblemModel })
+  @ApiStandardProblems(ErrorCode.WebhookNotFound)
   deliveries(@Param('id') id: string, @Query() query: ListDeliveriesQuery): WebhookDeliveryPageModel {
     return this.webhooks.deliveries(id, query);
   }

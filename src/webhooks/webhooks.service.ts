@@ -15,13 +15,13 @@ import { generateSecret } from './webhook-signature';
 import {
   type CreatedWebhookModel,
   type CreateWebhookBody,
+  DEFAULT_WEBHOOK_PAGE_LIMIT,
   type ListDeliveriesQuery,
   type WebhookDeliveryModel,
   type WebhookModel,
 } from './webhook.model';
 import { WebhookStore, type StoredWebhook } from './webhook.store';
 
-const DEFAULT_LIMIT = 50;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Subscriptions, their deliveries, and the bridge from finished jobs to the outbox. */
@@ -84,7 +84,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationBootstrap {
   }
 
   list(query: { cursor?: string; limit?: number }): Page<WebhookModel> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
+    const limit = query.limit ?? DEFAULT_WEBHOOK_PAGE_LIMIT;
     const rows = this.store.list(limit + 1, beforeSeqOf(query.cursor));
     return pageOf(rows, limit, toWebhookModel);
   }
@@ -97,7 +97,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationBootstrap {
 
   deliveries(id: string, query: ListDeliveriesQuery): Page<WebhookDeliveryModel> {
     const webhook = this.find(id);
-    const limit = query.limit ?? DEFAULT_LIMIT;
+    const limit = query.limit ?? DEFAULT_WEBHOOK_PAGE_LIMIT;
     const rows = this.outbox.list(webhook.id, {
       status: query.status,
       beforeSeq: beforeSeqOf(query.cursor),

@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { freeListenPort } from '../support/ports';
 import { makeSites } from '../support/sample-sites';
 import { tempDir, writeTokensFile, TOKENS } from '../support/test-app';
+import { eventually } from '../support/wait';
 
 const MAIN = join(__dirname, '..', '..', '..', 'dist', 'main.js');
 
@@ -14,7 +16,7 @@ describe('the built service', () => {
     assert.ok(existsSync(MAIN), 'dist/main.js exists (npm run build)');
     const root = tempDir();
     makeSites(join(root, 'virtual'), [{ n: 1, domain: 'example.com' }]);
-    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const port = String(await freeListenPort());
     const child = spawn(process.execPath, [MAIN], {
       env: {
         PATH: process.env.PATH,
@@ -33,15 +35,19 @@ describe('the built service', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
-      let ready = false;
-      for (let attempt = 0; attempt < 100 && !ready; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (res) => res.status === 200,
-          () => false,
-        );
-      }
-      assert.ok(ready, `the service became ready; output:\n${output}`);
+      // Ready when it says so (or dead): start-up on a loaded machine may take a while.
+      const ready = await eventually(
+        'the service to answer /readyz or exit',
+        async () =>
+          child.exitCode !== null
+            ? 'exited'
+            : fetch(`http://127.0.0.1:${port}/readyz`).then(
+                (res) => (res.status === 200 ? 'ready' : null),
+                () => null,
+              ),
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
+      assert.equal(ready, 'ready', `the service became ready; output:\n${output}`);
       const sites = await fetch(`http://127.0.0.1:${port}/v1/sites`, {
         headers: { Authorization: `Bearer ${TOKENS.monitor}` },
       });

@@ -10,6 +10,17 @@ import { startTestApp, type TestApp } from '../support/test-app';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** What the service stores as a job's request, by kind (the API answers it as the spec types it). */
+const BACKUP_REQUEST = { level: 'full', provider: 'duplicity', exportDatabases: false, continueOnExportFailure: false };
+const REQUESTS: Record<JobKind, Record<string, unknown>> = {
+  backup: BACKUP_REQUEST,
+  export: { sites: null },
+  restore: { restorePoint: 'duplicity-20261126T110204Z', paths: [], target: 'staging' },
+  prune: { provider: 'duplicity', dryRun: true },
+  webapp: { app: 'html' },
+  archive: { path: 'shadow/var/www' },
+};
+
 describe('job retention (JOB_RETENTION_DAYS)', () => {
   let t: TestApp;
   const ids: Record<string, string> = {};
@@ -17,7 +28,14 @@ describe('job retention (JOB_RETENTION_DAYS)', () => {
   /** A job that ended `daysAgo` days ago with `status`, with a log file. */
   async function endedJob(name: string, kind: JobKind, site: string, status: JobStatus, daysAgo: number) {
     const repository = t.app.get(JobRepository);
-    const job = repository.insert({ kind, site, provider: 'duplicity', level: null, params: {}, requestedBy: null });
+    const job = repository.insert({
+      kind,
+      site,
+      provider: 'duplicity',
+      level: null,
+      params: REQUESTS[kind],
+      requestedBy: null,
+    });
     repository.transition(job.id, ['queued'], 'running');
     repository.transition(job.id, ['running'], status);
     const at = new Date(Date.now() - daysAgo * DAY_MS).toISOString();
@@ -43,7 +61,7 @@ describe('job retention (JOB_RETENTION_DAYS)', () => {
       site: 'site3',
       provider: 'duplicity',
       level: null,
-      params: {},
+      params: BACKUP_REQUEST,
       requestedBy: null,
     });
     ids.queued = queued.id;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,7 +33,17 @@ describe('providers, health and the OpenAPI spec', () => {
     const down = await other.http().get('/readyz');
     assertProblem(down, 503, 'not-ready');
     assert.equal(down.body.checks.virtualRoot.status, 'down');
+    assert.equal(down.headers['retry-after'], '5');
     await other.close();
+  });
+
+  it('GET /metrics passes `promtool check metrics` (no gauge named like a counter, valid names and types)', async () => {
+    const res = await t.http().get('/metrics').set(t.auth('monitor')).expect(200);
+    assert.match(res.text, /^# HELP apiscp_backup_jobs_started_total /m);
+    assert.match(res.text, /^apiscp_backup_process_nodejs_active_handles\{/m);
+    // promtool exits non-zero and names each offending metric (it printed `*_total` gauges before).
+    const lint = execFileSync('promtool', ['check', 'metrics'], { input: res.text, encoding: 'utf8', stdio: 'pipe' });
+    assert.equal(lint.trim(), '');
   });
 
   it('serves the spec and Swagger UI', async () => {

@@ -11,7 +11,9 @@ import { describe, it } from 'node:test';
 import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { CATALOG_FILE } from '../../src/catalog/catalog.service';
 import { JobEngine } from '../../src/jobs/job-engine';
+import { WebhookDispatcher } from '../../src/webhooks/webhook-dispatcher';
 import { runJob, waitForJob, type JobBody } from '../support/jobs';
+import { freeListenPort } from '../support/ports';
 import { parsePrometheusText, sampleValue } from '../support/prometheus';
 import { assertProblem } from '../support/problem';
 import { makeSites } from '../support/sample-sites';
@@ -100,13 +102,14 @@ class Receiver {
   }
 }
 
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * A port nothing listens on, below the ephemeral range (see freeListenPort). A port from listen(0) is an ephemeral one:
+ * while nothing listens there, any outgoing connection (supertest's, the dispatcher's own) may be given it as its local
+ * port, so a receiver started on it later fails with EADDRINUSE, and a connection the dispatcher makes to it may
+ * connect to itself (TCP simultaneous open) instead of being refused.
+ */
+function deadPort(): Promise<number> {
+  return freeListenPort();
 }
 
 /**
@@ -144,6 +147,7 @@ interface Delivery {
   attempts: number;
   lastStatusCode: number | null;
   lastError: string | null;
+  lastAttemptAt: string | null;
   nextAttemptAt: string | null;
   finishedAt: string | null;
 }
@@ -398,9 +402,11 @@ describe('webhook deliveries', () => {
       assert.equal(delivery.lastError, null);
       assert.equal(delivery.nextAttemptAt, null);
       assert.ok(delivery.finishedAt);
-      await sleep(300);
-      assert.equal(receiver.received.length, 1, 'a subscription to other events gets nothing');
+      // An event's deliveries are written in one transaction before any is sent: `other` would have its row by now,
+      // and the dispatcher, idle, has nothing left to send.
       assert.deepEqual(await deliveries(t, other.id), []);
+      assert.equal(t.app.get(WebhookDispatcher).inFlightCount(), 0);
+      assert.equal(receiver.received.length, 1, 'a subscription to other events gets nothing');
       assertNoSecretIn(t, SECRET);
     } finally {
       await t.close();
@@ -415,17 +421,34 @@ describe('webhook deliveries', () => {
       const { id } = await subscribe(t, { url: receiver.url(), events: ['job.cancelled'], secret: SECRET });
       cancelledJob(t);
       await receiver.waitFor(1);
-      const [waiting] = await waitForDeliveries(t, id, (items) => items[0]?.attempts === 1);
+      // attempts counts from the claim, so attempt 1 in flight reads attempts 1 and 'sending': wait for its answer.
+      const [waiting] = await waitForDeliveries(
+        t,
+        id,
+        (items) => items[0]?.attempts === 1 && items[0].status !== 'sending',
+      );
       assert.equal(waiting.status, 'pending');
       assert.equal(waiting.lastStatusCode, 500);
       assert.equal(waiting.lastError, 'HTTP 500: receiver says no (0)');
-      assert.ok(Date.parse(waiting.nextAttemptAt!) > Date.now() + 300, 'the retry waits');
+      // The backoff is read from the schedule the service wrote, not from wall-clock gaps, which a loaded machine
+      // stretches: 1 s then 2 s, each -20 % at least (the exact ±20 % is unit-tested in webhook-rules; here the
+      // attempt's own time, from its start, adds to it).
+      const firstDelay = Date.parse(waiting.nextAttemptAt!) - Date.parse(waiting.lastAttemptAt!);
+      assert.ok(firstDelay >= 800, `first retry after ${firstDelay} ms`);
+      const [waitingAgain] = await waitForDeliveries(
+        t,
+        id,
+        (items) => items[0]?.attempts === 2 && items[0].status !== 'sending',
+      );
+      assert.equal(waitingAgain.status, 'pending');
+      const secondDelay = Date.parse(waitingAgain.nextAttemptAt!) - Date.parse(waitingAgain.lastAttemptAt!);
+      assert.ok(secondDelay >= 1600, `second retry after ${secondDelay} ms`);
 
       const [delivered] = await waitForDeliveries(t, id, (items) => items[0]?.status === 'delivered');
       assert.equal(delivered.attempts, 3);
       assert.equal(delivered.lastStatusCode, 200);
       assert.equal(delivered.lastError, null);
-      await sleep(1500);
+      assert.equal(delivered.nextAttemptAt, null, 'no attempt is scheduled after the success');
       const requests = receiver.received;
       assert.equal(requests.length, 3, 'no attempt after the success');
       assert.deepEqual(
@@ -439,10 +462,9 @@ describe('webhook deliveries', () => {
         requests.every((r) => verify(SECRET, r.headers, r.body)),
         'each attempt is signed afresh',
       );
-      const gaps = [requests[1].at - requests[0].at, requests[2].at - requests[1].at];
-      // 1 s then 2 s, each ±20 %.
-      assert.ok(gaps[0] >= 750 && gaps[0] < 2000, `first gap ${gaps[0]} ms`);
-      assert.ok(gaps[1] >= 1550 && gaps[1] < 3500, `second gap ${gaps[1]} ms`);
+      // No retry came before its time (a timer may fire a millisecond early against Date.now()).
+      assert.ok(requests[1].at >= Date.parse(waiting.nextAttemptAt!) - 5, 'the second attempt waited');
+      assert.ok(requests[2].at >= Date.parse(waitingAgain.nextAttemptAt!) - 5, 'the third attempt waited');
       assert.equal((await deliveries(t, id)).length, 1);
     } finally {
       await t.close();
@@ -490,8 +512,10 @@ describe('webhook deliveries', () => {
       const [timedOut] = await waitForDeliveries(t, slow.id, (items) => items[0]?.lastError !== null);
       assert.equal(timedOut.status, 'pending');
       assert.equal(timedOut.attempts, 1);
+      // The receiver answers after 20 s: this error (before it did) is the timeout; only its lower bound is timed.
       assert.equal(timedOut.lastError, 'no answer within 1 s');
-      assert.ok(Date.now() - started >= 900 && Date.now() - started < 5000, `${Date.now() - started} ms`);
+      assert.equal(silent.received.length, 1);
+      assert.ok(Date.now() - started >= 900, `${Date.now() - started} ms`);
       const [redirected] = await waitForDeliveries(t, moved.id, (items) => items[0]?.lastError !== null);
       assert.equal(redirected.status, 'pending');
       assert.equal(redirected.lastStatusCode, 307);
@@ -557,8 +581,15 @@ describe('webhook deliveries', () => {
 
       // Nothing is owed any more: a further start sends nothing.
       t = await startApp(env, root);
-      await sleep(500);
-      assert.equal((await deliveries(t, id)).length, 3);
+      // Start-up's requeue and catch-up are synchronous, and its first look at the outbox comes on the next turn of
+      // the event loop: after that turn, anything owed would be in flight.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(t.app.get(WebhookDispatcher).inFlightCount(), 0, 'nothing is sent again');
+      const after = await deliveries(t, id);
+      assert.deepEqual(
+        after.map((d) => d.status),
+        ['delivered', 'delivered', 'delivered'],
+      );
       assert.equal(receiver.received.length, 3);
     } finally {
       await t.close();
@@ -567,14 +598,15 @@ describe('webhook deliveries', () => {
   });
 
   it('a slow receiver delays neither the next job nor other receivers, and shutdown does not wait for it', async () => {
-    const slow = await Receiver.start(() => ({ status: 204, delayMs: 20_000 }));
+    // The slow receiver never answers (before the test closes it) and the attempt timeout is far away: whatever the
+    // machine's load, everything below happens while its first attempt is still in flight, which is the proof.
+    const slow = await Receiver.start(() => ({ status: 204, delayMs: 3_600_000 }));
     const fast = await Receiver.start();
-    const t = await startApp({ MAX_CONCURRENT_JOBS: '1' });
+    const t = await startApp({ MAX_CONCURRENT_JOBS: '1', WEBHOOK_TIMEOUT_SECONDS: '300' });
     try {
       makeSites(t.config.virtualRoot, [{ n: 1, domain: 'one.example' }]);
       const slowHook = await subscribe(t, { url: slow.url(), events: ['job.succeeded'] });
       await subscribe(t, { url: fast.url(), events: ['job.succeeded'] });
-      const started = Date.now();
       const posted = [];
       for (let i = 0; i < 3; i++) {
         const res = await t
@@ -586,25 +618,26 @@ describe('webhook deliveries', () => {
         posted.push(res.body.id as string);
       }
       const jobs: JobBody[] = [];
-      for (const id of posted) jobs.push(await waitForJob(t, id, undefined, 5000));
+      for (const id of posted) jobs.push(await waitForJob(t, id, undefined, 60_000));
       assert.ok(
         jobs.every((job) => job.status === 'succeeded'),
         JSON.stringify(jobs.map((j) => j.status)),
       );
       for (let i = 1; i < jobs.length; i++) {
-        const gap = Date.parse(jobs[i].startedAt!) - Date.parse(jobs[i - 1].finishedAt!);
-        assert.ok(gap < 1000, `job ${i + 1} started ${gap} ms after job ${i} ended`);
+        assert.ok(jobs[i].startedAt! >= jobs[i - 1].finishedAt!, `job ${i + 1} ran after job ${i} (one at a time)`);
       }
-      await fast.waitFor(3, 3000);
-      assert.ok(Date.now() - started < 5000, `everything took ${Date.now() - started} ms`);
+      await fast.waitFor(3, 60_000);
       assert.deepEqual(fast.received.map((r) => payloadOf(r).data.job.id).sort(), [...posted].sort());
       assert.equal(slow.received.length, 1, 'one attempt at a time per receiver');
       const waiting = await deliveries(t, slowHook.id);
-      assert.deepEqual(waiting.map((d) => d.status).sort(), ['pending', 'pending', 'sending']);
+      assert.deepEqual(
+        waiting.map((d) => d.status).sort(),
+        ['pending', 'pending', 'sending'],
+        'the jobs and the other receiver were done while the first slow attempt was still unanswered',
+      );
 
-      const closing = Date.now();
+      // Shutdown ends, though the receiver never answers: it aborts the attempt after its grace.
       await t.app.close();
-      assert.ok(Date.now() - closing < 6000, `shutdown took ${Date.now() - closing} ms`);
       const db = new Database(join(t.root, 'data', CATALOG_FILE), { readonly: true });
       const rows = db
         .prepare(`SELECT status, attempts, last_error AS lastError FROM webhook_deliveries`)

@@ -9,6 +9,9 @@ import { parsePrometheusText, sampleValue } from '../support/prometheus';
 import { makeSites } from '../support/sample-sites';
 import { startTestApp, tempDir, type TestApp } from '../support/test-app';
 
+/** An export job's request as the service stores it: every site. */
+const EXPORT_ALL = { sites: null };
+
 /** Features for the programs that call the service: metrics, idempotent triggers, job queries, site status. */
 describe('for calling systems', () => {
   let t: TestApp;
@@ -58,15 +61,18 @@ describe('for calling systems', () => {
       .post('/v1/sites/site1/backups')
       .set(t.auth('operator'))
       .set('Idempotency-Key', key)
-      .send({ level: 'incremental' });
+      .send({ level: 'incremental', provider: 'duplicity' });
     assert.equal(first.status, 202);
+    assert.equal(first.headers['idempotent-replayed'], undefined);
+    // The same request by meaning: keys in another order, other spacing.
     const again = await t
       .http()
       .post('/v1/sites/site1/backups')
       .set(t.auth('operator'))
       .set('Idempotency-Key', key)
-      .send({ level: 'incremental' });
-    assert.equal(again.status, 202);
+      .set('Content-Type', 'application/json')
+      .send('{ "provider" : "duplicity",\n  "level" : "incremental" }');
+    assert.equal(again.status, 202, again.text);
     assert.equal(again.body.id, first.body.id);
     assert.equal(again.headers.location, `/v1/jobs/${first.body.id}`);
     assert.equal(again.headers['idempotent-replayed'], 'true');
@@ -116,7 +122,14 @@ describe('for calling systems', () => {
     const made: string[] = [];
     for (let i = 0; i < 7; i++)
       made.push(
-        engine.enqueue({ kind: 'export', site: null, provider: null, level: null, params: {}, requestedBy: 'test' }).id,
+        engine.enqueue({
+          kind: 'export',
+          site: null,
+          provider: null,
+          level: null,
+          params: EXPORT_ALL,
+          requestedBy: 'test',
+        }).id,
       );
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -131,7 +144,14 @@ describe('for calling systems', () => {
       cursor = res.body.nextCursor;
       // New jobs arrive between pages.
       made.push(
-        engine.enqueue({ kind: 'export', site: null, provider: null, level: null, params: {}, requestedBy: 'test' }).id,
+        engine.enqueue({
+          kind: 'export',
+          site: null,
+          provider: null,
+          level: null,
+          params: EXPORT_ALL,
+          requestedBy: 'test',
+        }).id,
       );
       page++;
     } while (cursor && page < 50);

@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runJob, waitForJob, type JobBody } from '../support/jobs';
 import { assertProblem } from '../support/problem';
-import {
-  buildSiteTree,
-  diffSnapshots,
-  mutateSiteTree,
-  SITE_TREE,
-  snapshotTree,
-  type TreeSnapshot,
-} from '../support/site-tree';
-import { startTestApp, tempDir, type TestApp } from '../support/test-app';
+import { startAppWithSampleSite } from '../support/site-app';
+import { diffSnapshots, mutateSiteTree, SITE_TREE, snapshotTree, type TreeSnapshot } from '../support/site-tree';
+import { tempDir, type TestApp } from '../support/test-app';
+import { nextWholeSecond } from '../support/wait';
 
 const PATHS = [...SITE_TREE.paths];
 const EXCLUDE = [...SITE_TREE.exclude];
 
-async function setUp(env: Record<string, string> = {}): Promise<{ t: TestApp; site: string }> {
-  const root = tempDir();
-  const t = await startTestApp({ DUPLICITY_TARGET: `file://${root}/target`, ...env }, root);
-  const site = join(t.config.virtualRoot, 'site1');
-  await buildSiteTree(site, { largeFileBytes: 4 * 1024 * 1024 });
-  execFileSync('ln', ['-s', 'site1', join(t.config.virtualRoot, SITE_TREE.domain)]);
-  return { t, site };
+function setUp(env: Record<string, string> = {}): Promise<{ t: TestApp; site: string }> {
+  return startAppWithSampleSite(env, { largeFileBytes: 4 * 1024 * 1024 });
 }
 
 describe('duplicity through the API: back up, list, restore exactly', () => {
@@ -52,7 +41,7 @@ describe('duplicity through the API: back up, list, restore exactly', () => {
     jobs.push(full);
     for (const step of [1, 2]) {
       // duplicity compares whole-second mtimes: a change in the same second as the last read would go unseen.
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await nextWholeSecond();
       await mutateSiteTree(site, step);
       states.push(await snapshotTree(site, PATHS, EXCLUDE));
       const incremental = await runJob(t, `/v1/sites/${SITE_TREE.domain}/backups`, { level: 'incremental' });

@@ -16,6 +16,7 @@ import {
   snapshotTree,
   type TreeSnapshot,
 } from '../support/site-tree';
+import { nextWholeSecond } from '../support/wait';
 
 const run = promisify(execFile);
 // Not test-app's tempDir: that module loads the whole application, which this test does not need.
@@ -240,7 +241,7 @@ describe('fs-attributes around a real duplicity 0.8 backup and restore', () => {
     );
   });
 
-  it('turns a path getfattr cannot read into a warning, not a failure', async () => {
+  it('turns a path the walk cannot read into a warning, not a failure', async () => {
     const manifest = join(work, 'with-missing.dump');
     const result = await service.capture({
       root: site.site,
@@ -249,7 +250,7 @@ describe('fs-attributes around a real duplicity 0.8 backup and restore', () => {
       manifestFile: manifest,
     });
     assert.equal(result.entries, captured.entries);
-    assert.deepEqual(result.warnings, ['getfattr: shadow/not-there: No such file or directory']);
+    assert.deepEqual(result.warnings, ['attribute-walker: shadow/not-there: No such file or directory']);
   });
 
   it('brings back an empty xattr value even when it is the first value setfattr decodes', async () => {
@@ -307,7 +308,7 @@ describe('fs-attributes across duplicity incrementals', () => {
       if (step > 0) {
         // duplicity names backups by the second, and sees a changed file only when its mtime moved to another
         // second (a same-size or bigger change within the second is missed): let a second pass before changing.
-        await new Promise((resolve) => setTimeout(resolve, 1100));
+        await nextWholeSecond();
         await mutateSiteTree(site.site, step);
       }
       snapshots.push(await snapshot(site.site));

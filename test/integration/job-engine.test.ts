@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runJob, waitForJob, type JobBody } from '../support/jobs';
 import { assertProblem } from '../support/problem';
 import { makeSites } from '../support/sample-sites';
-import { startServiceProcess } from '../support/service-process';
+import { processesWhere } from '../support/processes';
+import { startServiceProcess, waitForServiceJob } from '../support/service-process';
 import { startTestApp, tempDir, writeTokensFile, type TestApp } from '../support/test-app';
+import { eventually } from '../support/wait';
 
 /** A site whose backup takes a few seconds: one large file of random bytes (incompressible). */
 function bigSite(virtualRoot: string, n: number, megabytes = 300): void {
@@ -16,21 +18,15 @@ function bigSite(virtualRoot: string, n: number, megabytes = 300): void {
   execFileSync('sh', ['-c', `head -c ${megabytes}M /dev/urandom > '${file}'`]);
 }
 
-/** duplicity processes working on `--name siteN`. */
-function duplicityRunsFor(site: string): number[] {
-  const pids: number[] = [];
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv.some((arg) => arg.includes('duplicity')) && argv.includes(site) && argv.includes('--name'))
-        pids.push(Number(pid));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
+/** This test's duplicity runs for `site` (its archive or target lies under `root`: other suites may run beside it). */
+function duplicityRunsFor(site: string, root: string): number[] {
+  return processesWhere(
+    (argv) =>
+      argv.some((arg) => arg.includes(root)) &&
+      argv.some((arg) => arg.includes('duplicity')) &&
+      argv.includes(site) &&
+      argv.includes('--name'),
+  );
 }
 
 async function post(t: TestApp, site: string, body: object = { level: 'full' }): Promise<JobBody> {
@@ -108,12 +104,12 @@ describe('job engine', () => {
     try {
       bigSite(t.config.virtualRoot, 1, 400);
       const job = await post(t, 'site1');
-      await waitForJob(t, job.id, (j) => j.progress.phase === 'backup' && duplicityRunsFor('site1').length > 0);
+      await waitForJob(t, job.id, (j) => j.progress.phase === 'backup' && duplicityRunsFor('site1', t.root).length > 0);
       await t.http().post(`/v1/jobs/${job.id}/cancel`).set(t.auth('operator')).expect(202);
       const ended = await waitForJob(t, job.id);
       assert.equal(ended.status, 'cancelled', JSON.stringify(ended));
       assert.equal(ended.error?.code, 'cancelled');
-      assert.deepEqual(duplicityRunsFor('site1'), []);
+      assert.deepEqual(duplicityRunsFor('site1', t.root), []);
       const again = await runJob(t, '/v1/sites/site1/backups', { level: 'full' });
       assert.equal(again.status, 'succeeded', JSON.stringify(again));
     } finally {
@@ -135,12 +131,11 @@ describe('job engine', () => {
     let service = await startServiceProcess(env);
     const started = await service.call('POST', '/v1/sites/site1/backups', { level: 'full' });
     assert.equal(started.status, 202);
-    for (let i = 0; i < 300; i++) {
+    await eventually('the job in its backup phase with duplicity running', async () => {
       const job = await service.call('GET', `/v1/jobs/${started.body.id}`);
-      if (job.body.progress.phase === 'backup' && duplicityRunsFor('site1').length > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok(duplicityRunsFor('site1').length > 0, 'duplicity is running');
+      return job.body.progress.phase === 'backup' && duplicityRunsFor('site1', root).length > 0;
+    });
+    assert.ok(duplicityRunsFor('site1', root).length > 0, 'duplicity is running');
     await service.stop('SIGKILL');
 
     service = await startServiceProcess(env);
@@ -148,15 +143,11 @@ describe('job engine', () => {
       const job = await service.call('GET', `/v1/jobs/${started.body.id}`);
       assert.equal(job.body.status, 'interrupted');
       assert.equal(job.body.error.code, 'interrupted');
-      assert.deepEqual(duplicityRunsFor('site1'), [], 'the orphaned duplicity was stopped');
+      assert.deepEqual(duplicityRunsFor('site1', root), [], 'the orphaned duplicity was stopped');
       assert.ok(!existsSync(join(root, 'data', 'duplicity', 'archive', 'site1', 'lockfile')), 'stale lock cleared');
       const next = await service.call('POST', '/v1/sites/site1/backups', { level: 'full' });
-      let status = '';
-      for (let i = 0; i < 600 && !['succeeded', 'failed'].includes(status); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        status = (await service.call('GET', `/v1/jobs/${next.body.id}`)).body.status;
-      }
-      assert.equal(status, 'succeeded', service.output());
+      const ended = await waitForServiceJob(service, next.body.id, undefined, 300_000);
+      assert.equal(ended.status, 'succeeded', service.output());
     } finally {
       await service.stop();
       rmSync(root, { recursive: true, force: true });
@@ -178,16 +169,12 @@ describe('job engine', () => {
     };
     let service = await startServiceProcess(env);
     const started = await service.call('POST', '/v1/sites/site1/backups', { level: 'full' });
-    for (let i = 0; i < 300; i++) {
-      if (duplicityRunsFor('site1').length > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await eventually('duplicity to run', () => duplicityRunsFor('site1', root).length > 0);
     const code = await service.stop('SIGTERM');
     assert.ok(code === 0 || code === null, `exit ${code}: ${service.output()}`);
     // A SIGKILLed process takes a moment to leave the process table.
-    for (let i = 0; i < 40 && duplicityRunsFor('site1').length > 0; i++)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(duplicityRunsFor('site1'), []);
+    await eventually('duplicity to exit', () => duplicityRunsFor('site1', root).length === 0);
+    assert.deepEqual(duplicityRunsFor('site1', root), []);
     service = await startServiceProcess(env);
     try {
       const job = await service.call('GET', `/v1/jobs/${started.body.id}`);

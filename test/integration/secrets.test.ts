@@ -8,6 +8,7 @@ import { runJob, type JobBody } from '../support/jobs';
 import { expressRoutes, fillPath, listRoutes, RawClient, type RawResponse } from '../support/routes';
 import { makeSites } from '../support/sample-sites';
 import { startTestApp, tempDir, TOKENS, type TestApp } from '../support/test-app';
+import { eventually, nextWholeSecond } from '../support/wait';
 
 const PASSPHRASE = `pass-${randomUUID()}-phrase`;
 const SECRETS: Record<string, string> = { passphrase: PASSPHRASE, ...TOKENS };
@@ -167,7 +168,7 @@ describe('secrets never leak: passphrase and API tokens', () => {
     sampler.start();
     jobs.push(await runJob(t, '/v1/sites/site1/backups', { level: 'full' }));
     // duplicity compares whole-second mtimes.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await nextWholeSecond();
     writeFileSync(
       join(t.config.virtualRoot, 'site1', 'shadow', 'var', 'www', 'html', 'page0.html'),
       '<p>changed</p>\n',
@@ -278,8 +279,12 @@ describe('secrets never leak: passphrase and API tokens', () => {
       headers: { authorization: `Bearer ${wrongToken}`, 'x-request-id': 'secrets-log-refused' },
     });
     assert.equal(refused.status, 401);
-    // pino writes asynchronously to the test's stream.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // pino writes asynchronously to the test's stream: wait for both requests' lines.
+    await eventually('the completion lines of both requests', () =>
+      ['secrets-log-ok', 'secrets-log-refused'].every((id) =>
+        t.logs.some((line) => line.includes(id) && line.includes('"request completed"')),
+      ),
+    );
 
     const lines = (id: string) =>
       t.logs.filter((line) => line.includes(id)).map((line) => JSON.parse(line) as Record<string, unknown>);

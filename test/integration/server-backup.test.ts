@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -22,6 +23,9 @@ describe('server-level backups', () => {
     file(join(server, 'var/lib/mysql/ibdata1'), 'raw innodb pages');
     file(join(server, 'var/lib/pgsql/15/backups/grants.sql'), 'GRANT CONNECT ON DATABASE ex_db TO ex;\n');
     file(join(server, 'var/lib/pgsql/15/data/PG_VERSION'), '15\n');
+    // Server locations carry xattrs and ACLs too; duplicity drops them, the attribute manifest brings them back.
+    execFileSync('setfattr', ['-n', 'user.fortify', '-v', 'mailer', join(server, 'var/log/mailer_table')]);
+    execFileSync('setfacl', ['-m', 'u:nobody:rwx,d:u:nobody:rx', join(server, 'var/lib/pgsql/15/backups')]);
     const t = await startTestApp({ DUPLICITY_TARGET: `file://${root}/target`, SERVER_BACKUP_ROOT: server }, root);
     try {
       const backup = await runJob(t, '/v1/server/backups', { level: 'incremental' });
@@ -41,6 +45,19 @@ describe('server-level backups', () => {
       assert.ok(existsSync(join(restored, 'var/lib/pgsql/15/backups/grants.sql')));
       assert.ok(!existsSync(join(restored, 'var/lib/mysql/ibdata1')), 'raw MySQL files are not backed up');
       assert.ok(!existsSync(join(restored, 'var/lib/pgsql/15/data')), 'raw PostgreSQL files are not backed up');
+      assert.equal(
+        execFileSync('getfattr', ['--only-values', '-n', 'user.fortify', join(restored, 'var/log/mailer_table')], {
+          encoding: 'utf8',
+        }),
+        'mailer',
+      );
+      const acl = execFileSync('getfacl', ['-cp', join(restored, 'var/lib/pgsql/15/backups')], { encoding: 'utf8' });
+      assert.match(acl, /^user:nobody:rwx$/m);
+      assert.match(acl, /^default:user:nobody:r-x$/m);
+      const leftovers = execFileSync('find', [restore.result?.destination as string, '-name', 'attributes.dump'], {
+        encoding: 'utf8',
+      });
+      assert.equal(leftovers, '', "the service's own attribute manifest is not part of the restored tree");
       const jobs = (await t.http().get('/v1/server/backups').set(t.auth('monitor')).expect(200)).body.items;
       assert.equal(jobs.length, 1);
       assertProblem(

@@ -1,10 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isAlive } from './processes';
+import { eventually } from './wait';
 
 const run = promisify(execFile);
 const TOOL_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8' };
@@ -53,6 +55,8 @@ export interface BaculaHarnessOptions {
   root?: string;
   /** FD Connect Timeout and SD Connect Timeout of the director, in seconds. */
   connectTimeoutSeconds?: number;
+  /** Maximum Volume Jobs of the pool: 1 gives every job its own volume, so removing a job can empty one. */
+  maximumVolumeJobs?: number;
 }
 
 /** Installs Bacula when it is missing (Debian packages), then writes a configuration and starts the three daemons. */
@@ -74,7 +78,9 @@ export async function startBacula(options: BaculaHarnessOptions = {}): Promise<B
     jobDefaults: 'apiscp-backup-api-defaults',
   };
   const passwords = { console: randomWord(), fd: randomWord(), sd: randomWord() };
-  const timeout = options.connectTimeoutSeconds ?? 5;
+  // Not shorter: the director's connect to a running daemon, handshake included, is under this timer too, and on a
+  // loaded machine 5 s was seen to run out ("Unable to connect to Storage daemon ... Interrupted system call").
+  const timeout = options.connectTimeoutSeconds ?? 30;
 
   const files: Record<BaculaDaemon | 'console', string> = {
     dir: join(configDir, 'bacula-dir.conf'),
@@ -129,7 +135,7 @@ Pool {
   Volume Retention = 365 days
   Maximum Volume Bytes = 5G
   Maximum Volumes = 100
-  Label Format = "Vol-"
+  Label Format = "Vol-"${options.maximumVolumeJobs ? `\n  Maximum Volume Jobs = ${options.maximumVolumeJobs}\n  Action On Purge = Truncate` : ''}
 }
 Pool {
   Name = Scratch
@@ -259,7 +265,7 @@ Messages {
     if (!pid) return;
     signal(pid, 'SIGTERM');
     const gone = await waitFor(
-      () => Promise.resolve(!alive(pid)),
+      () => Promise.resolve(!isAlive(pid)), // not a zombie either: pid 1 of a container may not reap it
       `bacula-${daemon} (pid ${pid}) to exit`,
       10_000,
     ).then(
@@ -353,24 +359,9 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Alive and not a zombie (pid 1 of a container does not always reap the daemons it inherits). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
-  }
+/** Daemons start and stop slowly on a loaded machine: the default bound is generous (it only bounds a failure). */
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  await eventually(what, check, { timeoutMs, intervalMs: 100 });
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

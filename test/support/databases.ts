@@ -18,7 +18,7 @@ import { selectExporterKind } from '../../src/exports/exporter.factory';
 import { ExportStore } from '../../src/exports/export-store';
 import { ExportsService } from '../../src/exports/exports.service';
 import { NativeExporter } from '../../src/exports/native-exporter';
-import type { JobContext, JobProgressUpdate } from '../../src/providers/backup-provider';
+import type { JobContext, JobProgressUpdate } from '../../src/jobs/job-context';
 import type { Site } from '../../src/sites/site';
 
 const run = promisify(execFile);
@@ -405,14 +405,7 @@ export function jobContext(workDir: string, onPid?: (pid: number) => void): Test
   };
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from './processes';
 
 /**
  * Fills `big` in a new MariaDB database with about `megabytes` of dump text (roughly 230 bytes of SQL per row: numbers,

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { PUBLIC_ROUTE, REQUIRED_ROLE } from '../../src/auth/auth.decorators';
 import type { Role } from '../../src/auth/role';
 import { buildOpenApiDocument } from '../../src/openapi/openapi';
+import { validateResponse } from './openapi-validator';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
@@ -215,13 +216,20 @@ export class RawClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({
+          res.on('end', () => {
+            const answer = {
               status: res.statusCode ?? 0,
               headers: res.headers,
               text: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
+            };
+            try {
+              validateResponse({ method: req.method, path: req.path, ...answer, text: answer.text || undefined });
+            } catch (mismatch) {
+              reject(mismatch instanceof Error ? mismatch : new Error(String(mismatch)));
+              return;
+            }
+            resolve(answer);
+          });
           res.on('error', reject);
         },
       );

@@ -156,6 +156,17 @@ export async function buildSiteTree(siteRoot: string, options: SiteTreeOptions =
 }
 
 /**
+ * The sample site as ApisCP lays one out: `buildSiteTree` at `<virtualRoot>/site1`, and its domain
+ * (`SITE_TREE.domain`) a symlink to it, so the API finds it by either name. Returns the site root.
+ */
+export async function addSampleSite(virtualRoot: string, options: SiteTreeOptions = {}): Promise<string> {
+  const site = join(virtualRoot, 'site1');
+  await buildSiteTree(site, options);
+  await symlink('site1', join(virtualRoot, SITE_TREE.domain));
+  return site;
+}
+
+/**
  * Changes the tree built by `buildSiteTree` so each incremental backup has real work: content changed, files added
  * and deleted, an ACL and an xattr changed, a mode changed. Steps 1, 2 and 3 each do different things.
  */

@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
-import request from 'supertest';
+import request, { type Response as SupertestResponse, type Test } from 'supertest';
 import { createApp } from '../../src/app.factory';
 import { sha256Hex } from '../../src/auth/token-store';
 import type { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/load-config';
+import { validateResponse } from './openapi-validator';
 
 export const TOKENS = {
   monitor: 'monitor-token-0123456789',
@@ -77,11 +78,62 @@ export async function startTestApp(env: Record<string, string> = {}, root = temp
     config,
     root,
     logs,
-    http: () => request(server),
+    http: () => checkedAgent(request(server)),
     auth: (role) => ({ Authorization: `Bearer ${TOKENS[role]}` }),
     close: async () => {
       await app.close();
       rmSync(root, { recursive: true, force: true });
     },
+  };
+}
+
+const HTTP_VERBS = new Set(['get', 'head', 'post', 'put', 'patch', 'delete', 'options']);
+
+/** supertest, with every answer checked against the committed spec (a mismatch fails the request's promise). */
+function checkedAgent(agent: ReturnType<typeof request>): ReturnType<typeof request> {
+  return new Proxy(agent, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !HTTP_VERBS.has(property) || typeof value !== 'function') return value;
+      return (...args: unknown[]) => checkedTest((value as (...a: unknown[]) => Test).apply(target, args));
+    },
+  });
+}
+
+function checkedTest(test: Test): Test {
+  const end = test.end.bind(test);
+  test.end = (callback?: (error: unknown, res: SupertestResponse) => void) =>
+    end((error: unknown, res: SupertestResponse) => {
+      if (!error && res) {
+        try {
+          validateResponse(observed(test, res));
+        } catch (mismatch) {
+          callback?.(mismatch, res);
+          return;
+        }
+      }
+      callback?.(error, res);
+    });
+  return test;
+}
+
+function observed(test: Test, res: SupertestResponse) {
+  const request = test as unknown as { method: string; url: string };
+  const body: unknown = res.body;
+  const text =
+    typeof res.text === 'string'
+      ? res.text
+      : Buffer.isBuffer(body)
+        ? body.toString('utf8')
+        : body !== undefined && body !== null && Object.keys(body).length > 0
+          ? JSON.stringify(body)
+          : undefined;
+  return {
+    method: request.method.toUpperCase(),
+    // As sent: supertest keeps `..` segments in the request line, so the server saw them too.
+    path: request.url.replace(/^[a-z]+:\/\/[^/]+/i, ''),
+    status: res.status,
+    headers: res.headers as Record<string, string>,
+    text: text === '' ? undefined : text,
   };
 }

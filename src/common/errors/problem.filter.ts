@@ -62,6 +62,7 @@ export class ProblemFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       return this.fromHttpException(exception, req, instance);
     }
+    // A JobFailure or ExportError (service-error.ts) belongs in a job record: one reaching a response is a bug.
     const errorId = randomUUID();
     this.logger.error({ err: exception, errorId }, 'unexpected error');
     return {

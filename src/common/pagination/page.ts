@@ -5,22 +5,36 @@ import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { AppError } from '../errors/app-error';
 import { ErrorCode } from '../errors/error-code';
 
-/** `limit` and `cursor`: the same on every list route. */
-export class PageQuery {
-  /** How many items to return (1 to 500). */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
-  limit?: number;
+export const MAX_PAGE_LIMIT = 500;
+/** The page size when a list request names none (jobs and webhooks use a smaller one, see `pageQuery`). */
+export const DEFAULT_PAGE_LIMIT = 100;
 
-  /** The `nextCursor` of the previous page. */
-  @IsOptional()
-  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor must be a nextCursor value from a previous page' })
-  cursor?: string;
+/**
+ * `limit` and `cursor`, the same on every list route, with the list's real default page size in the spec (clients
+ * generated from it must send `cursor` to get page 2, and must know what they get without `limit`).
+ */
+export function pageQuery(defaultLimit: number): ClassType<{ limit?: number; cursor?: string }> {
+  class PageQueryOf {
+    /** How many items to return. */
+    @IsOptional()
+    @Type(() => Number)
+    @IsInt()
+    @Min(1)
+    @Max(MAX_PAGE_LIMIT)
+    @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: defaultLimit })
+    limit?: number;
+
+    /** The `nextCursor` of the previous page; absent for the first page. */
+    @IsOptional()
+    @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor must be a nextCursor value from a previous page' })
+    @ApiPropertyOptional({ type: String, pattern: '^[A-Za-z0-9_-]{1,200}$' })
+    cursor?: string;
+  }
+  Object.defineProperty(PageQueryOf, 'name', { value: `PageQuery${defaultLimit}` });
+  return PageQueryOf;
 }
+
+export class PageQuery extends pageQuery(DEFAULT_PAGE_LIMIT) {}
 
 export interface Page<T> {
   items: T[];

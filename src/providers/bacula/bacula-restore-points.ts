@@ -1,4 +1,5 @@
-import type { BackupLevel, RestorePoint } from '../backup-provider';
+import type { RestorePoint } from '../backup-provider';
+import type { BackupLevel } from '../../jobs/backup-level';
 import type { BaculaJobRecord } from './bconsole-output';
 
 export const LEVEL_OF: Readonly<Record<string, BackupLevel>> = { F: 'full', D: 'differential', I: 'incremental' };

@@ -9,91 +9,49 @@ import { ProcessRunner } from '../../common/process/process-runner';
 import { AppConfig } from '../../config/app-config';
 import { JobFailure } from '../../jobs/job-failure';
 import type {
-  BackupLevel,
   BackupOutcome,
   BackupProvider,
   BackupRequest,
   BackupSubject,
-  JobContext,
   ProviderStatus,
+  PruneOutcome,
+  PruneRequest,
   RestoreOutcome,
   RestorePoint,
   RestoreRequest,
 } from '../backup-provider';
+import type { BackupLevel } from '../../jobs/backup-level';
+import type { JobContext } from '../../jobs/job-context';
+import { BaculaJobFollower, CANCEL_GRACE_MS, reasonOf, tail } from './bacula-job-follower';
+import { absolutePathOf, LONG_COMMAND_MS, queueRestore } from './bacula-restore-dialogue';
+import { hasPendingVolumes, pruneBacula } from './bacula-retention';
 import {
   COMMON_FILE,
   RESTORE_JOB,
   assertConfigPath,
-  consoleQuote,
-  hasControlCharacter,
-  markPattern,
   renderCommonConfig,
   renderSubjectConfig,
   resourcesFor,
   type DirectorSettings,
   type ExpectedFileSet,
 } from './bacula-resources';
-import { LEVEL_NAME, LEVEL_OF, USABLE_STATUSES, jobIdOf, pointIdOf, restorePointsOf } from './bacula-restore-points';
+import { LEVEL_NAME, LEVEL_OF, jobIdOf, pointIdOf, restorePointsOf } from './bacula-restore-points';
+import { listBaculaPointDirectory } from './bacula-files';
 import { BconsoleClient, probePort } from './bconsole-client';
 import {
   isResourceShown,
-  markedCount,
-  messagesOf,
   parseApiBlocks,
-  parseClientJobProgress,
   parseConfigErrors,
-  parseDirectorJobState,
-  parseEstimate,
   parseGreeting,
-  parseJobLog,
   parseJobRecords,
-  parseJobSummary,
+  parseEstimate,
   parseQueuedJobId,
-  parseRestoreSelection,
   parseShownClient,
   parseShownFileSet,
   splitReplies,
   unreachableDaemon,
-  type BaculaJobRecord,
-  type ClientJobProgress,
-  type DirectorJobState,
-  type JobLogEntry,
   type ShownDaemon,
 } from './bconsole-output';
-
-const POLL_MS = 2000;
-const PROGRESS_LOG_MS = 30_000;
-/** How long a cancelled job may take to reach status A before the provider stops waiting for it. */
-const CANCEL_GRACE_MS = 60_000;
-/** Walking a big site (`estimate`) or building a restore tree from the catalog can take minutes. */
-const LONG_COMMAND_MS = 30 * 60_000;
-const JOB_LOG_LINES = 200;
-const FAILED_STATUSES = new Set(['E', 'e', 'f']);
-/**
- * A running job the director already shows as fatally failed (`f`) or ended in error (`E`) never recovers, yet the
- * director can take a minute more to wind it down (a daemon killed mid-job: it waits for the other daemon's status).
- * After this long in that state the provider stops waiting and reports the failure.
- */
-const FATAL_SETTLE_MS = 5_000;
-const FATAL_RUNNING_STATUSES = new Set(['f', 'E']);
-const STATUS_NAMES: Record<string, string> = {
-  T: 'OK',
-  W: 'OK with warnings',
-  E: 'error',
-  e: 'non-fatal error',
-  f: 'fatal error',
-  A: 'cancelled',
-};
-
-interface FinishedJob {
-  record: BaculaJobRecord;
-  log: JobLogEntry[];
-}
-
-interface Follow {
-  kind: 'backup' | 'restore';
-  estimateBytes?: number | null;
-}
 
 /**
  * Bacula through bconsole: per-subject Job and FileSet resources written to BACULA_INCLUDE_DIR and loaded with
@@ -105,14 +63,17 @@ interface Follow {
 export class BaculaProvider implements BackupProvider {
   readonly name = 'bacula' as const;
   readonly levels: readonly BackupLevel[] = ['full', 'differential', 'incremental'];
+  readonly pruneUnit = 'point' as const;
   private readonly logger = new Logger(BaculaProvider.name);
   private readonly bconsole: BconsoleClient;
+  private readonly follower: BaculaJobFollower;
 
   constructor(
     runner: ProcessRunner,
     private readonly config: AppConfig,
   ) {
     this.bconsole = new BconsoleClient(runner, config);
+    this.follower = new BaculaJobFollower(this.bconsole, config);
   }
 
   private get settings(): DirectorSettings {
@@ -194,8 +155,13 @@ export class BaculaProvider implements BackupProvider {
     await this.assertClientListening(fd);
 
     const level = LEVEL_NAME[request.level];
+    // Progress is measured against the previous backup of the same level. `estimate` has the file daemon walk the
+    // whole site once more before the backup walks it (on a site of a million files, minutes for a percentage), so it
+    // runs only for the first backup of a level, when there is nothing to compare with.
     context.progress({ phase: 'estimate' });
-    const estimate = await this.estimate(names.job, level, context);
+    const estimate =
+      (await this.previousOfLevel(subject, request.level, context)) ??
+      (await this.estimate(names.job, LEVEL_NAME[request.level], context));
 
     const runLine = `run job=${names.job} level=${level} yes`;
     context.log(`bconsole: ${runLine}`);
@@ -205,12 +171,12 @@ export class BaculaProvider implements BackupProvider {
       throw new JobFailure('bacula-run-refused', `The director did not queue ${names.job}: ${tail(reply)}`);
     context.log(`Bacula JobId ${jobId} queued (${names.job}, ${level})`);
 
-    const { record, log } = await this.follow(jobId, context, {
+    const { record, log } = await this.follower.follow(jobId, context, {
       kind: 'backup',
       estimateBytes: estimate?.bytes ?? null,
     });
     const made = LEVEL_OF[record.level] ?? request.level;
-    const warnings = this.judge(record, log, context, 'backup');
+    const warnings = this.follower.judge(record, log, context, 'backup');
     const notes: string[] = [];
     if (made !== request.level) {
       const why = log
@@ -224,6 +190,16 @@ export class BaculaProvider implements BackupProvider {
     return { level: made, restorePointId: pointIdOf(jobId), bytes: record.bytes, files: record.files, warnings, notes };
   }
 
+  /** Retention (bacula-retention.ts): `delete jobid=…`, then purge and truncate of the volumes that emptied. */
+  prune(request: PruneRequest, context: JobContext): Promise<PruneOutcome> {
+    return pruneBacula(request, this.bconsole, this.config, context);
+  }
+
+  /** Volumes a killed prune emptied but did not purge (bacula-retention.ts notes them before deleting jobs). */
+  prunePending(subject: BackupSubject): Promise<boolean> {
+    return hasPendingVolumes(this.config, subject);
+  }
+
   async scanRestorePoints(subject: BackupSubject, context?: JobContext): Promise<RestorePoint[]> {
     const names = resourcesFor(subject.key);
     await this.bconsole.assertDirectorListening();
@@ -234,6 +210,11 @@ export class BaculaProvider implements BackupProvider {
       onSpawn: context ? (pid) => context.trackPid(pid) : undefined,
     });
     return restorePointsOf(parseJobRecords(splitReplies(text, [command])[0]));
+  }
+
+  /** Browsing a point: see bacula-files.ts. */
+  listPointDirectory(subject: BackupSubject, point: RestorePoint, dir: string, signal?: AbortSignal) {
+    return listBaculaPointDirectory(this.bconsole, subject, point, dir, signal);
   }
 
   async restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {
@@ -257,55 +238,16 @@ export class BaculaProvider implements BackupProvider {
     await this.installResources(context, null);
 
     const staging = join(destination, `.bacula-restore-${randomBytes(6).toString('hex')}`);
-    const { client } = this.config.bacula;
-    const base =
-      `restore jobid=${jobIds.join(',')} client=${client} restoreclient=${client} ` +
-      `where=${consoleQuote(staging)} restorejob=${RESTORE_JOB}`;
-    const selection = absolute.flatMap((path) => [
-      'cd /',
-      `cd ${consoleQuote(posix.dirname(path))}`,
-      `mark ${markPattern(posix.basename(path))}`,
-    ]);
-    const options = { ...this.commandOptions(context), timeoutMs: LONG_COMMAND_MS };
-
-    context.progress({ phase: 'select' });
-    let expectedFiles: number | null = null;
-    if (absolute.length > 0) {
-      // The dialogue cannot branch on the director's answers, and a `cd` that fails leaves the previous directory
-      // current, where `mark` could pick the wrong file: so first a dry run that only checks every path is there.
-      const dry = parseRestoreSelection(await this.bconsole.command([base, ...selection, 'done', 'no'], options));
-      const missing = paths.filter((_path, index) => {
-        const [, cd, mark] = dry.steps.slice(index * 3, index * 3 + 3);
-        const dir = posix.dirname(absolute[index]);
-        return !cd?.reply.includes(`cwd is: ${dir === '/' ? '/' : `${dir}/`}`) || markedCount(mark?.reply ?? '') === 0;
-      });
-      if (dry.steps.length < selection.length) {
-        throw new JobFailure('bacula-restore-refused', `The director did not open the file selection for ${point.id}.`);
-      }
-      if (missing.length > 0) {
-        throw new JobFailure(
-          'bacula-restore-path-not-found',
-          `Not in restore point ${point.id}: ${missing.map((path) => JSON.stringify(path)).join(', ')}.`,
-        );
-      }
-    }
-    const lines = absolute.length > 0 ? [`${base} yes`, ...selection, 'done'] : [`${base} all done yes`];
-    context.log(`bconsole: ${lines[0]}${absolute.length ? ` (+ ${absolute.length} path(s) marked)` : ''}`);
-    const chosen = parseRestoreSelection(await this.bconsole.command(lines, options));
-    expectedFiles = chosen.selectedFiles;
-    if (chosen.jobId === null) {
-      throw new JobFailure(
-        'bacula-restore-refused',
-        `The director did not queue the restore of ${point.id} (${expectedFiles ?? 'no'} file(s) selected).`,
-      );
-    }
-    context.log(
-      `Bacula JobId ${chosen.jobId} queued: restore of ${point.id} (chain ${point.chain.join(', ')}), ${expectedFiles ?? '?'} file(s)`,
+    const chosen = await queueRestore(
+      this.bconsole,
+      { point, paths, absolute, jobIds, staging, client: this.config.bacula.client },
+      this.commandOptions(context),
+      context,
     );
 
     try {
-      const { record, log } = await this.follow(chosen.jobId, context, { kind: 'restore' });
-      const warnings = this.judge(record, log, context, 'restore');
+      const { record, log } = await this.follower.follow(chosen.jobId, context, { kind: 'restore' });
+      const warnings = this.follower.judge(record, log, context, 'restore');
       context.progress({ phase: 'move' });
       const restoredRoot = join(staging, subject.root);
       if (!existsSync(restoredRoot))
@@ -326,13 +268,56 @@ export class BaculaProvider implements BackupProvider {
   /** Cancels a Bacula job of the subject that a dead run of the service left queued or running. */
   async recover(subject: BackupSubject): Promise<void> {
     const names = resourcesFor(subject.key);
-    const text = await this.bconsole.command(['.api 2', '.status dir running']);
-    const left = parseApiBlocks(text).filter((block) => block.name === names.job && block.jobid);
-    for (const block of left) {
-      this.logger.warn(
-        `cancelling Bacula JobId ${block.jobid} of ${names.job}, left running by a previous run of the service`,
-      );
-      await this.bconsole.command([`cancel jobid=${block.jobid} yes`]);
+    const running = async (): Promise<string[]> =>
+      parseApiBlocks(await this.bconsole.command(['.api 2', '.status dir running']))
+        .filter((block) => block.name === names.job && block.jobid)
+        .map((block) => block.jobid);
+    // No job of ours starts before recovery ends, so every job of this name the director runs is a leftover; one
+    // that a killed bconsole had just queued may show up only after the first look, hence the loop. Wait until the
+    // director has ended them: the next backup of the site would otherwise queue behind a dead run's.
+    const cancelled = new Set<string>();
+    const deadline = Date.now() + CANCEL_GRACE_MS;
+    for (;;) {
+      const left = await running();
+      if (left.length === 0) return;
+      for (const jobId of left.filter((id) => !cancelled.has(id))) {
+        this.logger.warn(
+          `cancelling Bacula JobId ${jobId} of ${names.job}, left running by a previous run of the service`,
+        );
+        await this.bconsole.command([`cancel jobid=${jobId} yes`]);
+        cancelled.add(jobId);
+      }
+      if (Date.now() > deadline) {
+        this.logger.warn(`Bacula JobId(s) ${left.join(', ')} still run ${CANCEL_GRACE_MS} ms after the cancel`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /**
+   * Cancels the restores a dead run of the service left queued or running on the director, and waits until the
+   * director has ended them: a restore left alive would go on writing into a staging area that recovery then removes
+   * (or has removed), leaving a whole copy of the site behind. At start-up no restore of ours is alive yet, so every
+   * restore job of ours the director still runs is such a leftover.
+   */
+  async recoverRestores(): Promise<void> {
+    const running = async (): Promise<string[]> =>
+      parseApiBlocks(await this.bconsole.command(['.api 2', '.status dir running']))
+        .filter((block) => block.name === RESTORE_JOB && block.jobid)
+        .map((block) => block.jobid);
+    const left = await running();
+    for (const jobId of left) {
+      this.logger.warn(`cancelling Bacula restore JobId ${jobId}, left running by a previous run of the service`);
+      await this.bconsole.command([`cancel jobid=${jobId} yes`]);
+    }
+    const deadline = Date.now() + CANCEL_GRACE_MS;
+    while (left.length > 0 && (await running()).some((jobId) => left.includes(jobId))) {
+      if (Date.now() > deadline) {
+        this.logger.warn(`Bacula restore JobId(s) ${left.join(', ')} still run ${CANCEL_GRACE_MS} ms after the cancel`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
 
@@ -446,206 +431,22 @@ export class BaculaProvider implements BackupProvider {
     }
   }
 
-  /**
-   * Waits for a job with `wait jobid=N` while polling its progress; cancels it when the job context is aborted; then
-   * reads its record and log from the catalog.
-   */
-  private async follow(jobId: number, context: JobContext, follow: Follow): Promise<FinishedJob> {
-    const waitControl = new AbortController();
-    let cancelled = false;
-    const cancel = (): void => {
-      cancelled = true;
-      context.log(`cancelling Bacula JobId ${jobId}`);
-      this.bconsole
-        .command([`cancel jobid=${jobId} yes`])
-        .then((reply) => context.log(`bconsole: ${tail(reply)}`))
-        .catch((error: unknown) => context.log(`cancel jobid=${jobId} failed: ${reasonOf(error)}`));
-      setTimeout(() => waitControl.abort(), CANCEL_GRACE_MS).unref();
-    };
-    if (context.signal.aborted) cancel();
-    else context.signal.addEventListener('abort', cancel, { once: true });
-
-    let done = false;
-    const waiting = this.bconsole
-      .command([`wait jobid=${jobId}`], {
-        timeoutMs: null,
-        signal: waitControl.signal,
-        onSpawn: (pid) => context.trackPid(pid),
-      })
-      .finally(() => (done = true));
-    waiting.catch(() => undefined);
-    const poll = new ProgressPoll(jobId, follow, context);
-    let fatalSince: number | null = null;
-    let gaveUp = false;
-    try {
-      while (!done) {
-        await Promise.race([waiting.catch(() => undefined), sleep(POLL_MS)]);
-        if (done) break;
-        const state = await this.pollProgress(poll).catch(() => null);
-        if (state && FATAL_RUNNING_STATUSES.has(state.status)) {
-          fatalSince ??= Date.now();
-          if (Date.now() - fatalSince >= FATAL_SETTLE_MS && !done) {
-            gaveUp = true;
-            context.log(
-              `Bacula JobId ${jobId} ${state.description}: not waiting for the director to wind it down (it can take a minute)`,
-            );
-            waitControl.abort();
-            break;
-          }
-        }
-      }
-      await waiting.catch((error: unknown) => {
-        // The director went away mid-job, or the cancel grace ran out: the catalog below says what became of it.
-        context.log(`wait jobid=${jobId} ended early: ${reasonOf(error)}`);
-      });
-    } finally {
-      context.signal.removeEventListener('abort', cancel);
-      waitControl.abort();
-    }
-
-    const commands = [`llist jobid=${jobId}`, `llist joblog jobid=${jobId}`];
-    const text = await this.bconsole.command(commands, { onSpawn: (pid) => context.trackPid(pid) });
-    const [recordReply, logReply] = splitReplies(text, commands);
-    const found = parseJobRecords(recordReply).find((candidate) => candidate.jobId === jobId);
-    // The catalog still says R while the director winds down a job it already shows as failed.
-    const record = found && gaveUp && found.status === 'R' ? { ...found, status: 'f' } : found;
-    const log = parseJobLog(logReply);
-    for (const entry of log.filter((e) => e.severity !== 'summary').slice(0, JOB_LOG_LINES)) {
-      context.log(`bacula ${entry.daemon}: ${entry.text.trim()}`);
-    }
-    const termination = parseJobSummary(log).get('Termination');
-    if (termination) context.log(`Bacula JobId ${jobId}: ${termination}`);
-    if (cancelled)
-      throw context.signal.reason instanceof Error ? context.signal.reason : new JobFailure('cancelled', 'cancelled');
-    if (!record) throw new JobFailure('bacula-job-lost', `The catalog has no record of Bacula JobId ${jobId}.`);
-    if (!USABLE_STATUSES.has(record.status) && !FAILED_STATUSES.has(record.status) && record.status !== 'A') {
-      throw new JobFailure(
-        'bacula-job-lost',
-        `Bacula JobId ${jobId} has not finished (status ${record.status}) and the provider lost track of it.`,
-      );
-    }
-    return { record, log };
-  }
-
-  /** Updates the job's progress from the director and the client; returns the director's view of the job. */
-  private async pollProgress(poll: ProgressPoll): Promise<DirectorJobState | null> {
-    const dir = await this.bconsole.command(['.api 2', '.status dir running']);
-    const state = parseDirectorJobState(dir, poll.jobId);
-    if (!state) return null;
-    if (state.status !== 'R') {
-      poll.waiting(state.description);
-      return state;
-    }
-    const client = await this.bconsole.command(['.api 2', `.status client=${this.config.bacula.client} running`]);
-    const progress = parseClientJobProgress(client, poll.jobId);
-    if (progress) poll.running(progress);
-    return state;
-  }
-
-  /** Success, success with warnings (returned), or a thrown failure that names the daemon or quotes the director. */
-  private judge(
-    record: BaculaJobRecord,
-    log: JobLogEntry[],
+  /** The bytes of the newest finished backup of `level`, or null (first one, or the catalog cannot say). */
+  private async previousOfLevel(
+    subject: BackupSubject,
+    level: BackupLevel,
     context: JobContext,
-    what: 'backup' | 'restore',
-  ): string[] {
-    const status = `${record.status} (${STATUS_NAMES[record.status] ?? 'unknown'})`;
-    if (record.status === 'A') {
-      throw new JobFailure(
-        `bacula-${what}-cancelled`,
-        `Bacula JobId ${record.jobId} was cancelled on the director, not through this service.`,
-      );
-    }
-    if (FAILED_STATUSES.has(record.status)) {
-      const messages = messagesOf(log, ['fatal', 'error']);
-      const daemon = unreachableDaemon(messages.join('\n'));
-      const detail = messages.length
-        ? messages.join('; ')
-        : (parseJobSummary(log).get('Termination') ?? 'no message in the job log');
-      if (daemon) {
-        const which =
-          daemon === 'client'
-            ? `file daemon ${this.config.bacula.client}`
-            : daemon === 'storage'
-              ? `storage daemon ${this.config.bacula.storage}`
-              : 'director';
-        throw new AppError(
-          ErrorCode.ProviderUnavailable,
-          `Bacula ${what} JobId ${record.jobId} failed: the ${which} cannot be reached. ${detail}`,
-        );
-      }
-      throw new JobFailure(
-        `bacula-${what}-failed`,
-        `Bacula ${what} JobId ${record.jobId} ended with status ${status}: ${detail}`,
-      );
-    }
-    if (record.status === 'T' && record.errors === 0) return [];
-    const warnings = messagesOf(log, ['warning', 'error']);
-    if (warnings.length === 0)
-      warnings.push(
-        `Bacula JobId ${record.jobId} ended with status ${status} and ${record.errors} non-fatal error(s); see its job log.`,
-      );
-    context.log(`Bacula JobId ${record.jobId} succeeded with ${warnings.length} warning(s)`);
-    return warnings;
+  ): Promise<{ bytes: number } | null> {
+    const points = await this.scanRestorePoints(subject, context).catch(() => [] as RestorePoint[]);
+    const bytes = points.find((point) => point.level === level && point.state === 'complete')?.bytes;
+    if (!bytes) return null;
+    context.log(`progress is measured against the previous ${level} backup: ${bytes} byte(s)`);
+    return { bytes };
   }
 
   private commandOptions(context: JobContext): { signal: AbortSignal; onSpawn: (pid: number) => void } {
     return { signal: context.signal, onSpawn: (pid) => context.trackPid(pid) };
   }
-}
-
-/** Turns `.status` answers into progress updates and, now and then, a log line. */
-class ProgressPoll {
-  private lastDescription = '';
-  private lastLogAt = 0;
-
-  constructor(
-    readonly jobId: number,
-    private readonly follow: Follow,
-    private readonly context: JobContext,
-  ) {}
-
-  waiting(description: string): void {
-    if (description === this.lastDescription) return;
-    this.lastDescription = description;
-    this.context.progress({ phase: 'queued' });
-    this.context.log(`Bacula JobId ${this.jobId} ${description}`);
-  }
-
-  running(progress: ClientJobProgress): void {
-    let percent: number | null = null;
-    if (this.follow.kind === 'backup' && this.follow.estimateBytes) {
-      percent = Math.min(99, Math.floor((progress.readBytes * 100) / this.follow.estimateBytes));
-    } else if (this.follow.kind === 'restore' && progress.expectedFiles) {
-      percent = Math.min(99, Math.floor((progress.files * 100) / progress.expectedFiles));
-    }
-    this.context.progress({ phase: this.follow.kind, percent, bytes: progress.bytes });
-    if (Date.now() - this.lastLogAt >= PROGRESS_LOG_MS) {
-      this.lastLogAt = Date.now();
-      this.context.log(
-        `Bacula JobId ${this.jobId}: ${progress.files} file(s), ${progress.bytes} byte(s)` +
-          (progress.currentFile ? `, at ${progress.currentFile}` : ''),
-      );
-    }
-  }
-}
-
-/** `shadow/var/www` under the subject's root, refusing what could escape it or break a bconsole line. */
-function absolutePathOf(root: string, path: string): string {
-  const normalised = posix.normalize(path).replace(/\/+$/, '');
-  if (
-    !path ||
-    posix.isAbsolute(path) ||
-    normalised === '.' ||
-    normalised.startsWith('..') ||
-    hasControlCharacter(path)
-  ) {
-    throw new JobFailure(
-      'bacula-invalid-path',
-      `Restore path ${JSON.stringify(path.slice(0, 200))} must be relative to the site and stay inside it.`,
-    );
-  }
-  return posix.join(root, normalised);
 }
 
 async function writeIfChanged(file: string, text: string): Promise<boolean> {
@@ -660,21 +461,4 @@ async function writeIfChanged(file: string, text: string): Promise<boolean> {
 
 function sameSet(a: string[], b: string[]): boolean {
   return a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
-}
-
-function tail(text: string): string {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() && !/^(Connecting to Director|1000 OK|Enter a period|You have messages)/.test(line))
-    .slice(-3)
-    .join(' / ');
-}
-
-function reasonOf(error: unknown): string {
-  if (error instanceof AppError) return error.detail;
-  return error instanceof Error ? error.message : String(error);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

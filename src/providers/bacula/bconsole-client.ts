@@ -49,7 +49,7 @@ export class BconsoleClient {
     const output: string[] = [];
     const timeoutMs = options.timeoutMs === undefined ? this.config.bacula.timeoutSeconds * 1000 : options.timeoutMs;
     const result = await this.runner.run({
-      command: 'bconsole',
+      command: this.config.bacula.bconsole,
       args: ['-n', '-c', this.config.bacula.bconsoleConfig],
       input: `${lines.join('\n')}\n`,
       timeoutMs: timeoutMs ?? undefined,

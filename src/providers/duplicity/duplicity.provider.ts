@@ -1,37 +1,49 @@
+import { removeServiceTree } from '../../common/safe-fs';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
+import { sleepUnlessAborted } from '../../common/abortable-sleep';
 import { AppConfig } from '../../config/app-config';
 import { JobFailure } from '../../jobs/job-failure';
+import { TargetGate } from '../../jobs/target-gate';
 import {
-  type BackupLevel,
   BackupOutcome,
   BackupProvider,
   BackupRequest,
   BackupSubject,
-  JobContext,
+  PointFile,
   ProviderStatus,
+  PruneOutcome,
+  PruneRequest,
+  SetSize,
   RestoreOutcome,
   RestorePoint,
   RestoreRequest,
   restoreWorkArea,
 } from '../backup-provider';
+import { type BackupLevel } from '../../jobs/backup-level';
+import { JobContext } from '../../jobs/job-context';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
-import { partialSetsIn } from './duplicity-names';
-import {
-  LogFdParser,
-  duplicityErrorFor,
-  findFatalError,
-  interpretRecord,
-  parseCollectionStatus,
-  toRestorePoints,
-  type DuplicityRecord,
-} from './duplicity-output';
+import { msUntilAfter, planRepair, type RepairPlan } from './duplicity-chain-repair';
+import { collectionFromNames, hasCompleteFull } from './duplicity-chains';
+import { listDuplicityPointFiles, signalContext } from './duplicity-files';
+import { parseDuplicityFileName, partialSetsIn } from './duplicity-names';
+import { measureDuplicitySets, pruneDuplicity } from './duplicity-retention';
+import { DuplicityTarget, type TargetAccess } from './duplicity-target';
+import { duplicityErrorFor, findFatalError } from './duplicity-errors';
+import { toRestorePoints } from './duplicity-collection-status';
+import { interpretRecord } from './duplicity-events';
+import { LogFdParser, type DuplicityRecord } from './duplicity-log-fd';
 
 const ATTRIBUTES_FILE = 'attributes.dump';
-const STATUS_TIMEOUT_MS = 120_000;
+/** Local copies of recent points' attribute manifests, for path restores. */
+const MANIFEST_COPIES = 8;
+/** The newest set may end up to this far ahead of our clock (another host's, or a clock stepped back) before we refuse. */
+const MAX_SAME_SECOND_WAIT_MS = 10_000;
+/** Listing every file of a point (browsing) reads the whole chain's signatures. */
+const LIST_TIMEOUT_MS = 3_600_000;
 
 /**
  * Duplicity backups of a subject's paths, one chain per subject at `<DUPLICITY_TARGET>/<key>`. Duplicity drops xattrs
@@ -41,12 +53,15 @@ const STATUS_TIMEOUT_MS = 120_000;
 export class DuplicityProvider implements BackupProvider, OnApplicationShutdown {
   readonly name = 'duplicity' as const;
   readonly levels: readonly BackupLevel[] = ['full', 'incremental'];
+  readonly pruneUnit = 'chain' as const;
   private readonly logger = new Logger(DuplicityProvider.name);
 
   constructor(
     private readonly runner: ProcessRunner,
     private readonly config: AppConfig,
     private readonly attributes: FsAttributesService,
+    private readonly target: DuplicityTarget,
+    private readonly gate: TargetGate,
   ) {}
 
   refuseLevel(level: BackupLevel): string | undefined {
@@ -76,13 +91,28 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     return { available: true, version: /(\d+\.\d+[\w.]*)/.exec(result.stdout)?.[1] ?? result.stdout.trim(), warnings };
   }
 
-  async backup(request: BackupRequest, context: JobContext): Promise<BackupOutcome> {
+  /** A backup, tried again (chain repaired first) while the target is unreachable: see TargetGate. */
+  backup(request: BackupRequest, context: JobContext): Promise<BackupOutcome> {
+    const realStart = Date.now();
+    // `request.time` is the service clock at this call; shifted by the real time since, it stays right across the
+    // chain check, the attribute capture, a same-second wait and the gate's retries.
+    const clockAt = (): number => (request.time ? request.time.getTime() + (Date.now() - realStart) : Date.now());
+    return this.gate.run(this.name, () => this.backupOnce(request, context, clockAt), context);
+  }
+
+  restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {
+    return this.gate.run(this.name, () => this.restoreOnce(request, context), context);
+  }
+
+  private async backupOnce(request: BackupRequest, context: JobContext, clockAt: () => number): Promise<BackupOutcome> {
     const { subject } = request;
     const notes: string[] = [];
+    const repair = await this.repairChain(subject, context);
+    notes.push(...repair.notes);
     let level = request.level;
     if (level === 'incremental') {
-      const points = await this.scanRestorePoints(subject, context);
-      if (!points.some((point) => point.state === 'complete')) {
+      // The names the repair just listed say whether a finished full exists: no second look at the target.
+      if (!hasCompleteFull(repair.targetNames)) {
         level = 'full';
         notes.push('no full backup existed for this site, so this backup is a full one');
         context.log('no complete chain at the target: making a full backup instead of an incremental');
@@ -92,13 +122,24 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     context.progress({ phase: 'capture-attributes', percent: null, bytes: null });
     const manifestDir = this.manifestDir(subject);
     await mkdir(manifestDir, { recursive: true, mode: 0o700 });
+    const manifestFile = join(manifestDir, ATTRIBUTES_FILE);
+    const previousMtime = await stat(manifestFile).then(
+      (stats) => Math.floor(stats.mtimeMs / 1000),
+      () => null,
+    );
     const captured = await this.attributes.capture({
       root: subject.root,
       paths: subject.include.map((path) => relative(subject.root, path)),
       exclude: subject.exclude.map((path) => relative(subject.root, path)),
-      manifestFile: join(manifestDir, ATTRIBUTES_FILE),
+      manifestFile,
       signal: context.signal,
     });
+    // duplicity sees a change only in a file's whole-second mtime (or its size): a manifest rewritten in the second
+    // the previous one was written, at the same size, would not be backed up again, and a restore would re-apply
+    // the older attributes. Move its mtime past the previous one's.
+    const mtime = Math.floor((await stat(manifestFile)).mtimeMs / 1000);
+    if (previousMtime !== null && mtime <= previousMtime)
+      await utimes(manifestFile, previousMtime + 1, previousMtime + 1);
     context.log(`captured extended attributes and ACLs of ${captured.entries} file(s)`);
     captured.warnings.forEach((warning) => context.log(`warning: ${warning}`));
 
@@ -113,24 +154,31 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     ];
     let statistics: Record<string, string | number> = {};
     const errors: DuplicityRecord[] = [];
-    // The previous backup's source size estimates this one's, so INFO 2 (bytes read so far) gives a percent.
-    const expected = await this.previousSourceSize(subject);
+    await this.startAfterNewestSet(repair.newestTime, context, clockAt);
+    // `--verbosity notice`: info would make duplicity format a record per file (and this service parse it), which
+    // doubled the time of a 50,000-file restore; notice still carries errors, warnings and the closing statistics.
     const result = await this.duplicity(
-      [level, '--verbosity', 'info', ...(await this.common(subject)), ...selection, '/', this.targetOf(subject)],
+      [
+        level,
+        '--verbosity',
+        'notice',
+        // The service's clock names the set (a scheduled slot; simulated time in tests).
+        ...(request.time ? ['--current-time', String(Math.floor(clockAt() / 1000))] : []),
+        ...(await this.common(subject)),
+        ...selection,
+        '/',
+        this.targetOf(subject),
+      ],
       context,
       (record) => {
         const event = interpretRecord(record);
         if (event.kind === 'statistics') statistics = event.values;
-        if (event.kind === 'bytes') {
-          const percent = expected ? Math.min(99, Math.round((event.bytes / expected) * 100)) : null;
-          context.progress({ bytes: event.bytes, percent });
-        }
         if (event.kind === 'error') errors.push(record);
       },
     );
     this.assertSucceeded(result, 'backup', errors);
+    await this.keepManifestCopy(subject);
     const sourceSize = numberOr(statistics.SourceFileSize);
-    if (sourceSize !== null) await this.rememberSourceSize(subject, sourceSize);
     context.progress({ percent: 100, bytes: sourceSize });
     return {
       level,
@@ -143,40 +191,24 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
   }
 
   /**
-   * Reads the chains with collection-status. It runs on a throw-away archive dir: every duplicity action takes the
-   * archive lock, and a scan must not fail because a backup of the site is running. Sets a killed run left
-   * half-written look complete to duplicity; the real archive dir's `.part` manifests mark them incomplete.
+   * Reads the chains from the target's file names (see collectionFromNames: collection-status would first copy every
+   * manifest and signature into a scratch archive dir). The listing takes no archive lock, so a scan never fails
+   * because a backup of the site is running. Sets a killed run left half-written have no manifest on the target, or
+   * a `.part` manifest in the real archive dir; either way they are not complete points.
    */
   async scanRestorePoints(subject: BackupSubject, context?: JobContext): Promise<RestorePoint[]> {
-    const records: DuplicityRecord[] = [];
-    const scratch = await mkdtemp(join(await this.ensureDir('scans'), `${subject.key}-`));
-    try {
-      const result = await this.duplicity(
-        ['collection-status', ...(await this.common(subject, scratch)), this.targetOf(subject)],
-        context,
-        (record) => records.push(record),
-        STATUS_TIMEOUT_MS,
-      );
-      const status = result.exitCode === 0 ? parseCollectionStatus(records) : null;
-      if (!status) {
-        const error = duplicityErrorFor(result.exitCode, result.stderrTail, findFatalError(records, result.exitCode));
-        // No backups yet at the target is an empty list, not a failure.
-        if (error.code === 'duplicity-no-backups') return [];
-        throw new JobFailure(error.code, error.message);
-      }
-      const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => [] as string[]);
-      return toRestorePoints(status, this.name, { partialSets: partialSetsIn(archive) });
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+    const names = await this.target.listNames({ ...(await this.targetAccess(subject, context)), lockFile: '' });
+    const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => [] as string[]);
+    return toRestorePoints(collectionFromNames(names), this.name, { partialSets: partialSetsIn(archive) });
   }
 
-  async restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {
+  private async restoreOnce(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {
     const { subject, point, paths, destination } = request;
+    const repair = await this.repairChain(subject, context);
     const time = point.id.replace(/^duplicity-/, '');
     // duplicity writes beside the destination, on its filesystem, so the moves below are renames, never copies.
     const workArea = restoreWorkArea(destination);
-    await rm(workArea, { recursive: true, force: true });
+    await removeServiceTree(workArea);
     await mkdir(workArea, { recursive: true, mode: 0o700 });
     const scratch = join(workArea, 'tree');
     const rootInArchive = relative('/', subject.root);
@@ -184,7 +216,12 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     // A default ACL above the restore would be inherited by every restored file; start from clean directories.
     await this.attributes.prepareRestoreDestination(destination, context.signal);
     await this.attributes.prepareRestoreDestination(workArea, context.signal);
-    const wanted = paths.length ? [...paths.map((path) => join(rootInArchive, path)), manifestInArchive] : [''];
+    // A path restore needs the point's attribute manifest too: a local copy (kept at backup time) saves a second
+    // duplicity run that would read the chain again just for it.
+    const manifestCopy = paths.length ? this.manifestCopyOf(subject, time) : null;
+    const wanted = paths.length
+      ? [...paths.map((path) => join(rootInArchive, path)), ...(manifestCopy ? [] : [manifestInArchive])]
+      : [''];
     context.progress({ phase: 'restore', percent: null });
     for (const [index, inArchive] of wanted.entries()) {
       const dest = inArchive ? join(scratch, inArchive) : scratch;
@@ -199,18 +236,24 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
         dest,
       ];
       const errors: DuplicityRecord[] = [];
-      const result = await this.duplicity(['--verbosity', 'info', ...args], context, (record) => {
-        const event = interpretRecord(record);
-        if (event.kind === 'error') errors.push(record);
-        if (event.kind === 'volumes' && event.total > 0) {
-          context.progress({ percent: Math.round(((index + event.done / event.total) / wanted.length) * 90) });
-        }
+      // Notice, not info: see backupOnce (no record per restored file).
+      const result = await this.duplicity(['--verbosity', 'notice', ...args], context, (record) => {
+        if (interpretRecord(record).kind === 'error') errors.push(record);
       });
       this.assertSucceeded(result, 'restore', errors);
       // duplicity can exit 0 having restored nothing (a missing parent directory); check instead of trusting it.
       if (!existsSync(dest))
         throw new JobFailure('duplicity-restore-empty', `duplicity restored nothing for ${inArchive || 'the backup'}`);
       context.progress({ percent: Math.round(((index + 1) / wanted.length) * 90) });
+    }
+
+    // Take the manifest out of the restored tree first: for a subject rooted at `/` (the server) its directory is
+    // part of what would be moved into the destination.
+    const restoredManifest = join(scratch, manifestInArchive, ATTRIBUTES_FILE);
+    const manifest = manifestCopy ?? join(workArea, ATTRIBUTES_FILE);
+    if (!manifestCopy && existsSync(restoredManifest)) {
+      await rename(restoredManifest, manifest);
+      await removeEmptyParents(dirname(restoredManifest), scratch);
     }
 
     const restoredRoot = join(scratch, rootInArchive);
@@ -222,7 +265,6 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     }
 
     context.progress({ phase: 'reapply-attributes' });
-    const manifest = join(scratch, manifestInArchive, ATTRIBUTES_FILE);
     const warnings: string[] = [];
     if (existsSync(manifest)) {
       const applied = await this.attributes.apply({
@@ -237,9 +279,13 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     } else {
       warnings.push('the backup holds no attribute manifest: extended attributes and ACLs were not restored');
     }
-    await rm(workArea, { recursive: true, force: true });
+    await removeServiceTree(workArea);
     context.progress({ percent: 100 });
-    return { files: null, bytes: null, warnings };
+    return {
+      files: null,
+      bytes: null,
+      warnings: [...repair.notes.map((note) => `chain repaired: ${note}`), ...warnings],
+    };
   }
 
   /**
@@ -255,6 +301,31 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     });
   }
 
+  /** Retention (duplicity-retention.ts): whole chains, oldest first. */
+  prune(request: PruneRequest, context: JobContext): Promise<PruneOutcome> {
+    return pruneDuplicity(request, this.targetOf(request.subject), context, async (action, args) =>
+      this.duplicity(
+        [action, ...args, ...(await this.common(request.subject)), this.targetOf(request.subject)],
+        context,
+        () => undefined,
+      ),
+    );
+  }
+
+  measureSets(subject: BackupSubject): Promise<Map<string, SetSize>> {
+    return measureDuplicitySets(this.targetOf(subject));
+  }
+
+  /** Browsing a point: see duplicity-files.ts. */
+  listPointFiles(subject: BackupSubject, point: RestorePoint, signal?: AbortSignal): Promise<PointFile[]> {
+    return listDuplicityPointFiles(subject, point, {
+      scratchParent: () => this.ensureDir('scans'),
+      common: (archiveDir) => this.common(subject, archiveDir),
+      target: this.targetOf(subject),
+      run: (args, onRecord) => this.duplicity(args, signal && signalContext(signal), onRecord, LIST_TIMEOUT_MS),
+    });
+  }
+
   /** Removes the archive lock a killed run left; called only when no run of ours can be alive. */
   async recover(subject: BackupSubject): Promise<void> {
     const lock = join(this.archiveDir(), subject.key, 'lockfile');
@@ -264,19 +335,101 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     );
   }
 
-  private async previousSourceSize(subject: BackupSubject): Promise<number | null> {
-    try {
-      const state = JSON.parse(await readFile(join(await this.ensureDir('state'), `${subject.key}.json`), 'utf8')) as {
-        sourceSize?: unknown;
-      };
-      return typeof state.sourceSize === 'number' && state.sourceSize > 0 ? state.sourceSize : null;
-    } catch {
-      return null;
+  /**
+   * Puts the chain in a state duplicity can continue from (see duplicity-chain-repair.ts): removes what killed runs
+   * left on the target and in the archive dir, renames a set that shares its second with the one before. Runs only in
+   * a job of the subject, so no other run of this name is writing.
+   */
+  async repairChain(subject: BackupSubject, context: JobContext): Promise<RepairPlan & { targetNames: string[] }> {
+    const access = await this.targetAccess(subject, context);
+    const archive = join(this.archiveDir(), subject.key);
+    let listedNames = await this.target.listNames(access);
+    const archiveNames = await readdir(archive).catch(() => [] as string[]);
+    let plan = planRepair(listedNames, archiveNames);
+    if (plan.remove.length > 0 || plan.rename.length > 0 || plan.clearArchive || plan.unsafe) {
+      // A change is planned from what the target holds under duplicity's archive lock, never from an unlocked read.
+      listedNames = await this.target.list(access);
+      plan = planRepair(listedNames, archiveNames);
+    }
+    if (plan.unsafe) {
+      throw new JobFailure('duplicity-chain-unrepairable', `${plan.unsafe} (target ${this.targetOf(subject)})`);
+    }
+    if (plan.remove.length > 0 || plan.rename.length > 0 || plan.clearArchive) {
+      // The archive dir is a cache of the target's manifests and signatures: duplicity fetches again what it needs.
+      const clearArchive = plan.clearArchive ? archiveNames.filter((name) => name !== 'lockfile') : [];
+      await this.target.apply(access, { remove: plan.remove, rename: plan.rename, clearArchive });
+      // Copies are keyed by set time, which a repair may have changed: path restores read the target's again.
+      await rm(this.manifestCopyDir(subject), { recursive: true, force: true });
+    }
+    for (const note of plan.notes) context.log(`chain repair: ${note}`);
+    if (plan.notes.length > 0)
+      this.logger.warn(`${subject.key}: repaired the duplicity chain: ${plan.notes.join('; ')}`);
+    const renamed = new Map(plan.rename);
+    const removed = new Set(plan.remove);
+    const targetNames = listedNames.filter((name) => !removed.has(name)).map((name) => renamed.get(name) ?? name);
+    return { ...plan, targetNames };
+  }
+
+  /**
+   * duplicity names a set by the second it started in. A set started in the second the newest set ended in makes two
+   * chains end at the same time, and duplicity then fails with AssertionError on every run of the name.
+   */
+  private async startAfterNewestSet(
+    newestTime: string | null,
+    context: JobContext,
+    clockAt: () => number,
+  ): Promise<void> {
+    const wait = msUntilAfter(newestTime, clockAt());
+    if (wait === 0) return;
+    if (wait > MAX_SAME_SECOND_WAIT_MS) {
+      throw new JobFailure(
+        'local-problem',
+        `the newest backup set at the target (${newestTime}) is ${Math.round(wait / 1000)} s ahead of this server's clock; fix the clock (NTP) before backing up`,
+      );
+    }
+    context.log(
+      `waiting ${wait} ms so that this set does not start in the second the newest set (${newestTime}) ended`,
+    );
+    await sleepUnlessAborted(wait, context.signal);
+  }
+
+  private async targetAccess(subject: BackupSubject, context?: JobContext): Promise<TargetAccess> {
+    return {
+      url: this.targetOf(subject),
+      lockFile: join(this.archiveDir(), subject.key, 'lockfile'),
+      env: await this.environment(context),
+      signal: context?.signal,
+      onSpawn: (pid) => context?.trackPid(pid),
+    };
+  }
+
+  /** Where the copy of a point's attribute manifest is kept (beside, not inside, the backed-up manifest dir). */
+  private manifestCopyDir(subject: BackupSubject): string {
+    return this.config.dataPath('duplicity', 'attribute-copies', subject.key);
+  }
+
+  /** Copies the manifest just backed up under the new set's time; keeps the newest MANIFEST_COPIES. */
+  private async keepManifestCopy(subject: BackupSubject): Promise<void> {
+    const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => [] as string[]);
+    const newest = archive
+      .map((name) => parseDuplicityFileName(name))
+      .filter((parsed) => parsed?.content === 'manifest' && !parsed.partial)
+      .map((parsed) => parsed!.set.time)
+      .sort()
+      .at(-1);
+    if (!newest) return;
+    const dir = this.manifestCopyDir(subject);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await copyFile(join(this.manifestDir(subject), ATTRIBUTES_FILE), join(dir, `${newest}.dump`));
+    const copies = (await readdir(dir)).filter((name) => name.endsWith('.dump')).sort();
+    for (const old of copies.slice(0, Math.max(0, copies.length - MANIFEST_COPIES))) {
+      await rm(join(dir, old), { force: true });
     }
   }
 
-  private async rememberSourceSize(subject: BackupSubject, sourceSize: number): Promise<void> {
-    await writeFile(join(await this.ensureDir('state'), `${subject.key}.json`), JSON.stringify({ sourceSize }));
+  private manifestCopyOf(subject: BackupSubject, time: string): string | null {
+    const file = join(this.manifestCopyDir(subject), `${time}.dump`);
+    return existsSync(file) ? file : null;
   }
 
   private targetOf(subject: BackupSubject): string {
@@ -312,6 +465,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       '--backend-retry-delay',
       '3',
       ...(this.config.duplicity.passphraseFile ? [] : ['--no-encryption']),
+      ...(this.sshOptions() ? [`--ssh-options=${this.sshOptions()}`] : []),
     ];
   }
 
@@ -324,20 +478,17 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     const passphrase = this.config.duplicity.passphraseFile
       ? readFileSync(this.config.duplicity.passphraseFile, 'utf8').trim()
       : undefined;
-    const gnupgHome = this.config.dataPath('duplicity', 'gnupg');
-    await mkdir(gnupgHome, { recursive: true, mode: 0o700 });
     const parser = new LogFdParser();
-    const secrets = passphrase ? [passphrase] : [];
+    // The target's password travels in duplicity's environment (its FTP_PASSWORD), never in the URL or argv.
+    const targetPassword = this.config.duplicity.targetPasswordFile
+      ? readFileSync(this.config.duplicity.targetPasswordFile, 'utf8').trim()
+      : undefined;
+    const secrets = [...(passphrase ? [passphrase] : []), ...(targetPassword ? [targetPassword] : [])];
     context?.log(`$ ${this.runner.describe('duplicity', args, secrets)}`);
     return this.runner.run({
       command: 'duplicity',
       args,
-      env: {
-        HOME: this.config.dataPath('duplicity'),
-        GNUPGHOME: gnupgHome,
-        TMPDIR: context?.workDir ?? this.config.dataPath('duplicity'),
-        ...(passphrase ? { PASSPHRASE: passphrase } : {}),
-      },
+      env: { ...(await this.environment(context)), ...(passphrase ? { PASSPHRASE: passphrase } : {}) },
       logFd: true,
       secrets,
       signal: context?.signal,
@@ -357,6 +508,35 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     });
   }
 
+  /**
+   * duplicity runs with HOME under DATA_DIR, so root's ~/.ssh is not read: the key and the known host keys come from
+   * DUPLICITY_SSH_KEY_FILE and DUPLICITY_SSH_KNOWN_HOSTS, as options its paramiko backend reads.
+   */
+  private sshOptions(): string {
+    const { sshKeyFile, sshKnownHosts } = this.config.duplicity;
+    const quote = (path: string) => (/\s/.test(path) ? `'${path}'` : path);
+    return [
+      ...(sshKeyFile ? [`-oIdentityFile=${quote(sshKeyFile)}`] : []),
+      ...(sshKnownHosts ? [`-oUserKnownHostsFile=${quote(sshKnownHosts)}`] : []),
+    ].join(' ');
+  }
+
+  /** duplicity's environment without the passphrase. */
+  private async environment(context: JobContext | undefined): Promise<Record<string, string>> {
+    const gnupgHome = this.config.dataPath('duplicity', 'gnupg');
+    await mkdir(gnupgHome, { recursive: true, mode: 0o700 });
+    return {
+      HOME: this.config.dataPath('duplicity'),
+      GNUPGHOME: gnupgHome,
+      TMPDIR: context?.workDir ?? this.config.dataPath('duplicity'),
+      ...(this.sshOptions() ? { DUPLICITY_TARGET_SSH_OPTIONS: this.sshOptions() } : {}),
+      // The target's password (sftp, ftp, webdav...): duplicity's backends read it from here, never from the URL.
+      ...(this.config.duplicity.targetPasswordFile
+        ? { FTP_PASSWORD: readFileSync(this.config.duplicity.targetPasswordFile, 'utf8').trim() }
+        : {}),
+    };
+  }
+
   private assertSucceeded(result: RunResult, what: string, errors: DuplicityRecord[]): void {
     if (result.cancelled) throw new JobFailure('cancelled', `duplicity ${what} was cancelled`);
     if (result.timedOut) throw new JobFailure('duplicity-timeout', `duplicity ${what} timed out`);
@@ -370,4 +550,15 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
 function numberOr(value: string | number | undefined): number | null {
   const number = typeof value === 'number' ? value : Number(value);
   return Number.isFinite(number) ? number : null;
+}
+
+/** Removes `dir` and its parents up to (not including) `stop` while they are empty. */
+async function removeEmptyParents(dir: string, stop: string): Promise<void> {
+  for (let current = dir; current.startsWith(`${stop}/`); current = dirname(current)) {
+    try {
+      await rmdir(current);
+    } catch {
+      return;
+    }
+  }
 }

@@ -17,16 +17,22 @@ import {
   WarningList,
   type DumpBlock,
 } from './attribute-dump';
+import { ATTRIBUTE_WALKER_SCRIPT } from './attribute-walker';
 import { BufferedFileWriter } from './buffered-file-writer';
 
 export interface CaptureOptions {
-  /** The directory the paths are relative to (a site root); getfattr runs in it. */
+  /** The directory the paths are relative to (a site root), trusted; everything below it is walked by descriptor. */
   root: string;
   /** Relative to `root`, e.g. `['shadow', 'info']`. */
   paths: string[];
   /** Relative to `root`; these and everything under them stay out of the manifest, e.g. `['shadow/var/lib']`. */
   exclude: string[];
   manifestFile: string;
+  /**
+   * Only symlinks' own attributes: for an engine that keeps files' and directories' attributes itself but drops a
+   * link's (restic 0.14). The walk still visits every directory, but reads no attribute of anything else.
+   */
+  symlinksOnly?: boolean;
   signal?: AbortSignal;
 }
 
@@ -100,21 +106,10 @@ export class FsAttributesService {
 
     try {
       const result = await this.runner.run({
-        command: 'getfattr',
-        // --physical: never follow a symlink out of the tree; --no-dereference: a symlink's own attributes, not its
-        // target's; --match=-: every namespace (system.posix_acl_*, security.*, trusted.*), not only user.*;
-        // base64: binary values survive a text file.
-        args: [
-          '--recursive',
-          '--dump',
-          '--no-dereference',
-          '--physical',
-          '--match=-',
-          '--encoding=base64',
-          '--',
-          ...paths,
-        ],
-        cwd: options.root,
+        // A descriptor-based walk, never getfattr: see attribute-walker.ts for why and what it prints.
+        command: 'python3',
+        args: ['-c', ATTRIBUTE_WALKER_SCRIPT],
+        input: JSON.stringify({ root: options.root, paths, exclude, symlinks_only: options.symlinksOnly === true }),
         signal: options.signal,
         onLine: (stream, line) => {
           if (stream === 'stdout') take(reader.push(line));
@@ -123,8 +118,9 @@ export class FsAttributesService {
       });
       take(reader.end());
       options.signal?.throwIfAborted();
-      // Exit 1 means some files could not be read (one vanished mid-walk, a path is missing): the others are fine.
-      if (result.exitCode !== 0 && result.exitCode !== 1) throw toolFailure('getfattr', result);
+      // Exit 1 means some files could not be read (one vanished or was swapped for a link mid-walk, a path is
+      // missing): the others are fine.
+      if (result.exitCode !== 0 && result.exitCode !== 1) throw toolFailure('the attribute walk', result);
       writer.close();
       await rename(tempFile, options.manifestFile);
     } catch (error) {
@@ -199,7 +195,13 @@ export class FsAttributesService {
     onlyPaths: string[] | undefined,
     signal: AbortSignal | undefined,
   ): Promise<string[]> {
-    const parents = [...new Set(['.', ...(onlyPaths ?? []).map((path) => posix.dirname(path))])];
+    // The restored tree is the service's own (root-owned 0700, no tenant reaches it), so nothing races these reads;
+    // but it can hold links restored from the backup: a parent reached through one is not looked at.
+    const guard = new DirectoryGuard(root);
+    const parents: string[] = [];
+    for (const parent of new Set(['.', ...(onlyPaths ?? []).map((path) => posix.dirname(path))])) {
+      if (parent === '.' || (await guard.check(`${parent}/.`)) === undefined) parents.push(parent);
+    }
     const found: string[] = [];
     const reader = new DumpBlockReader();
     const take = (block: DumpBlock | undefined): void => {

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBacula, type BaculaHarness } from '../../support/bacula-harness';
 import { runJob } from '../../support/jobs';
 import { assertProblem } from '../../support/problem';
-import {
-  buildSiteTree,
-  diffSnapshots,
-  mutateSiteTree,
-  SITE_TREE,
-  snapshotTree,
-  type TreeSnapshot,
-} from '../../support/site-tree';
-import { startTestApp, tempDir, type TestApp } from '../../support/test-app';
+import { startAppWithSampleSite } from '../../support/site-app';
+import { diffSnapshots, mutateSiteTree, SITE_TREE, snapshotTree, type TreeSnapshot } from '../../support/site-tree';
+import type { TestApp } from '../../support/test-app';
+import { nextWholeSecond } from '../../support/wait';
 
 const PATHS = [...SITE_TREE.paths];
 const EXCLUDE = [...SITE_TREE.exclude];
@@ -27,14 +20,10 @@ describe('bacula through the API', () => {
 
   before(async () => {
     bacula = await startBacula();
-    const root = tempDir();
-    t = await startTestApp(
-      { ...bacula.env, PROVIDERS: 'bacula,duplicity', DUPLICITY_TARGET: `file://${root}/target` },
-      root,
-    );
-    site = join(t.config.virtualRoot, 'site1');
-    await buildSiteTree(site, { largeFileBytes: 1024 * 1024 });
-    execFileSync('ln', ['-s', 'site1', join(t.config.virtualRoot, SITE_TREE.domain)]);
+    ({ t, site } = await startAppWithSampleSite(
+      { ...bacula.env, PROVIDERS: 'bacula,duplicity' },
+      { largeFileBytes: 1024 * 1024 },
+    ));
   });
   after(async () => {
     await t?.close();
@@ -54,7 +43,7 @@ describe('bacula through the API', () => {
     const jobs: string[] = [];
     for (const [index, level] of levels.entries()) {
       if (index > 0) {
-        await new Promise((resolve) => setTimeout(resolve, 1100));
+        await nextWholeSecond(); // duplicity, and Bacula's mtime checks, see a change by the second
         await mutateSiteTree(site, index);
       }
       const job = await runJob(t, '/v1/sites/site1/backups', { level, provider: 'bacula' });

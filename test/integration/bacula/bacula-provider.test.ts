@@ -13,15 +13,12 @@ import { ProcessRunner } from '../../../src/common/process/process-runner';
 import type { AppConfig } from '../../../src/config/app-config';
 import { loadConfig } from '../../../src/config/load-config';
 import { JobFailure } from '../../../src/jobs/job-failure';
-import type {
-  BackupLevel,
-  BackupSubject,
-  JobContext,
-  JobProgressUpdate,
-  RestorePoint,
-} from '../../../src/providers/backup-provider';
+import type { BackupSubject, RestorePoint } from '../../../src/providers/backup-provider';
+import type { BackupLevel } from '../../../src/jobs/backup-level';
+import type { JobContext, JobProgressUpdate } from '../../../src/jobs/job-context';
 import { BaculaProvider } from '../../../src/providers/bacula/bacula.provider';
 import { startBacula, type BaculaHarness } from '../../support/bacula-harness';
+import { RecordingRunner } from '../../support/fake-runner';
 import {
   SITE_TREE,
   buildSiteTree,
@@ -30,6 +27,7 @@ import {
   snapshotTree,
   type TreeSnapshot,
 } from '../../support/site-tree';
+import { eventually } from '../../support/wait';
 
 const run = promisify(execFile);
 
@@ -88,6 +86,7 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
   let root: string;
   let config: AppConfig;
   let provider: BaculaProvider;
+  const runner = new RecordingRunner();
   let destinations = 0;
   const newDestination = async (): Promise<string> => {
     const dir = join(root, 'restores', String(++destinations));
@@ -107,7 +106,7 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
       BACULA_TIMEOUT_SECONDS: '20',
       MAX_CONCURRENT_JOBS: '2',
     });
-    provider = new BaculaProvider(new ProcessRunner(), config);
+    provider = new BaculaProvider(runner, config);
   });
 
   after(async () => {
@@ -397,10 +396,9 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
     const subject = siteSubject(site, 'site4');
     const context = jobContext(work());
     const backup = provider.backup({ subject, level: 'full' }, context);
-    const deadline = Date.now() + 60_000;
-    while (!context.updates.some((update) => update.phase === 'backup') && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await eventually('the backup phase', () => context.updates.some((update) => update.phase === 'backup'), {
+      timeoutMs: 120_000,
+    });
     assert.ok(
       context.updates.some((update) => update.phase === 'backup'),
       'the job got to run',
@@ -418,8 +416,8 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
     const jobId = /Bacula JobId (\d+) queued/.exec(context.logs.join('\n'))?.[1];
     assert.ok(jobId);
     const record = await harness.bconsole([`llist jobid=${jobId}`]);
+    // Cancelled by the abort (status A, not a 600 MB backup run to its end): the figure is a diagnostic, not timed.
     assert.match(record, /JobStatus: A/);
-    assert.ok(cancelMs < 15_000, `cancel took ${cancelMs} ms`);
     console.log(`# cancel: the Bacula job reached status A ${Math.round(cancelMs)} ms after the abort`);
     const points = await provider.scanRestorePoints(subject);
     assert.deepEqual(points, [], 'a cancelled job is no restore point');
@@ -436,13 +434,19 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
         const status = await provider.status();
         assert.equal(status.available, false);
         assert.match(status.reason ?? '', /file daemon harness-fd .* refuses connections/);
-        const { value: error, ms } = await timed(() =>
-          rejection(() => provider.backup({ subject: subject(), level: 'full' }, jobContext(work()))),
+        const {
+          value: { value: error, ms },
+          requests,
+        } = await runner.during('bconsole', () =>
+          timed(() => rejection(() => provider.backup({ subject: subject(), level: 'full' }, jobContext(work())))),
         );
         assert.ok(error instanceof AppError, String(error));
         assert.equal(error.code, ErrorCode.ProviderUnavailable);
         assert.match(error.detail, /file daemon harness-fd at 127\.0\.0\.1:\d+ refuses connections/);
-        assert.ok(ms < 5000, `took ${ms} ms`);
+        // Fast because refused by the probe before the director is asked to reach it (which it tries for minutes):
+        // nothing estimated or run. The time is a diagnostic; a loaded machine stretches it.
+        const fed = requests.map((request) => String(request.input));
+        assert.ok(!fed.some((input) => /^(estimate|run) /m.test(input)), fed.join(' | '));
         console.log(`# file daemon down: backup refused after ${Math.round(ms)} ms`);
       } finally {
         await harness.startDaemon('fd');
@@ -470,10 +474,14 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
     it('director stopped: status() says unavailable and why at once; backups and listings fail fast', async () => {
       await harness.stopDaemon('dir');
       try {
-        const { value: status, ms } = await timed(() => provider.status());
+        const {
+          value: { value: status, ms },
+          requests,
+        } = await runner.during('bconsole', () => timed(() => provider.status()));
         assert.equal(status.available, false);
         assert.match(status.reason ?? '', /director at 127\.0\.0\.1:\d+ refuses connections/);
-        assert.ok(ms < 2000, `status() took ${ms} ms`);
+        // At once: the port probe answered, no bconsole (which retries a dead director for 15 s) was started.
+        assert.deepEqual(requests, [], 'status() ran no bconsole');
         console.log(`# director down: status() answered in ${Math.round(ms)} ms`);
         const error = await rejection(() => provider.backup({ subject: subject(), level: 'full' }, jobContext(work())));
         assert.ok(error instanceof AppError && error.code === ErrorCode.ProviderUnavailable, String(error));

@@ -68,7 +68,7 @@ describe('drill: the backup target read-only or full', () => {
       const { job, ms } = await backup();
       assert.equal(job.status, 'failed', JSON.stringify(job));
       ctx.diagnostic(`read-only target: ${job.status} [${job.error?.code}] after ${ms} ms`);
-      assert.equal(job.error?.code, 'duplicity-backend-read-only', JSON.stringify(job.error));
+      assert.equal(job.error?.code, 'target-read-only', JSON.stringify(job.error));
       assert.match(job.error.message, /^The backup target is read-only.*Read-only file system/);
       assert.ok(ms < FAIL_WITHIN_MS, `failed after ${ms} ms`);
       assert.equal(job.steps.find((step) => step.name === 'backup')?.status, 'failed');
@@ -78,12 +78,12 @@ describe('drill: the backup target read-only or full', () => {
     }
   });
 
-  it('a full target: the backup fails quickly with duplicity-backend-no-space, earlier points stay restorable', async (ctx) => {
+  it('a full target: the backup fails quickly with target-full, earlier points stay restorable', async (ctx) => {
     randomFile(join(site, 'shadow', 'big.bin'), 20);
     const { job, ms } = await backup();
     assert.equal(job.status, 'failed', JSON.stringify(job));
     ctx.diagnostic(`full target: ${job.status} [${job.error?.code}] after ${ms} ms`);
-    assert.equal(job.error?.code, 'duplicity-backend-no-space', JSON.stringify(job.error));
+    assert.equal(job.error?.code, 'target-full', JSON.stringify(job.error));
     assert.match(job.error.message, /full.*No space left on device/s);
     assert.ok(ms < FAIL_WITHIN_MS, `failed after ${ms} ms`);
     await assertFirstPointIntact();

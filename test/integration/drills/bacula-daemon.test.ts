@@ -30,7 +30,8 @@ describe('drill: a Bacula daemon killed during a backup', () => {
   };
 
   before(async () => {
-    bacula = await startBacula();
+    // The director's connect timeouts as short as before the harness's default grew: this drill times the failure.
+    bacula = await startBacula({ connectTimeoutSeconds: 5 });
     const root = tempDir('drill-bacula-');
     t = await startTestApp({ ...bacula.env, PROVIDERS: 'bacula', DUPLICITY_TARGET: `file://${root}/target` }, root);
     makeSites(t.config.virtualRoot, [{ n: 1, domain: 'one.example' }]);

@@ -1,37 +1,33 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { JobBody } from '../../support/jobs';
-import type { ServiceProcess } from '../../support/service-process';
+import { dumpRuns, duplicityRuns, isAlive, processesWhere } from '../../support/processes';
+import { waitForServiceJob, type ServiceProcess } from '../../support/service-process';
+import { eventually } from '../../support/wait';
+
+export { dumpRuns, duplicityRuns, isAlive, processesWhere, waitForServiceJob };
 
 const run = promisify(execFile);
 
 /** The built service, found from the compiled test the way startServiceProcess finds it. */
 export const SERVICE_MAIN = join(__dirname, '..', '..', '..', '..', 'dist', 'main.js');
 
-const FINISHED = ['succeeded', 'failed', 'cancelled', 'interrupted'];
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `check` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function waitUntil<T>(
+/** Polls `check` until it returns a truthy value (test/support/wait's `eventually`, in the drills' argument order). */
+export function waitUntil<T>(
   what: string,
   check: () => T | Promise<T>,
   timeoutMs = 60_000,
   intervalMs = 50,
 ): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
+  return eventually(what, check, { timeoutMs, intervalMs });
 }
 
 /** The environment a drill's service process needs besides its own variables (node_modules outside the repo). */
@@ -39,69 +35,11 @@ export function processEnv(env: Record<string, string>): Record<string, string> 
   return { ...(process.env.NODE_PATH ? { NODE_PATH: process.env.NODE_PATH } : {}), LOG_LEVEL: 'info', ...env };
 }
 
-/** Polls a service process's GET /v1/jobs/{id} until `until` holds (by default: the job ended). */
-export async function waitForServiceJob(
-  service: ServiceProcess,
-  id: string,
-  until: (job: JobBody) => boolean = (job) => FINISHED.includes(job.status),
-  timeoutMs = 120_000,
-): Promise<JobBody> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await service.call('GET', `/v1/jobs/${id}`);
-    if (res.status !== 200) throw new Error(`GET /v1/jobs/${id}: ${res.status} ${JSON.stringify(res.body)}`);
-    const job = res.body as JobBody;
-    if (until(job)) return job;
-    if (FINISHED.includes(job.status))
-      throw new Error(`job ${id} ended ${job.status} before the expected state: ${JSON.stringify(job)}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for job ${id}: ${JSON.stringify(job)}`);
-    await sleep(50);
-  }
-}
-
 /** Starts a job through a service process and waits for it to end. */
 export async function runServiceJob(service: ServiceProcess, path: string, body: object): Promise<JobBody> {
   const res = await service.call('POST', path, body);
   if (res.status !== 202) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
   return waitForServiceJob(service, res.body.id as string);
-}
-
-/** Live (not zombie) processes whose argv matches, from /proc. */
-export function processesWhere(match: (argv: string[]) => boolean): number[] {
-  const pids: number[] = [];
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.charAt(stat.lastIndexOf(')') + 2) === 'Z') continue;
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv.length > 0 && match(argv)) pids.push(Number(pid));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-/** duplicity runs on `--name <name>`. */
-export function duplicityRuns(name: string): number[] {
-  return processesWhere(
-    (argv) => argv.some((arg) => arg.endsWith('/duplicity')) && argv[argv.indexOf('--name') + 1] === name,
-  );
-}
-
-/** mariadb-dump runs of one database. */
-export function dumpRuns(database: string): number[] {
-  return processesWhere((argv) => /mariadb-dump|mysqldump/.test(argv[0]) && argv.includes(database));
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Writes `megabytes` of random (incompressible) bytes to `path`. */
@@ -121,7 +59,8 @@ export function runServiceToExit(
   timeoutMs = 60_000,
 ): Promise<{ code: number | null; output: string; ms: number }> {
   const started = Date.now();
-  const port = String(20000 + Math.floor(Math.random() * 20000));
+  // Never listened on: the start must fail before it binds.
+  const port = String(10000 + Math.floor(Math.random() * 22000));
   const child = spawn(process.execPath, [SERVICE_MAIN], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: port, NODE_ENV: 'production', ...processEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -172,7 +111,8 @@ export class TmpfsMount {
  * version as the machine's.
  */
 export class PrivateMariadb {
-  readonly port = 30000 + Math.floor(Math.random() * 20000);
+  // Below the ephemeral range (32768+), so no outgoing connection can hold it.
+  readonly port = 10000 + Math.floor(Math.random() * 22000);
   readonly dataDir: string;
   readonly socket: string;
   private pid: number | null = null;

@@ -165,7 +165,7 @@ describe('drill: the service killed during an export and during a restore', () =
       const scratch = `${destination}.work`;
       await waitUntil(
         `the ${target} restore's duplicity to be writing`,
-        () => duplicityRuns('site2').length > 0 && existsSync(scratch),
+        () => duplicityRuns('site2', dataDir).length > 0 && existsSync(scratch),
         60_000,
         20,
       );
@@ -174,7 +174,7 @@ describe('drill: the service killed during an export and during a restore', () =
       await restart();
       const job = await waitForServiceJob(service!, id, () => true);
       assert.equal(job.status, 'interrupted', `${target}: ${JSON.stringify(job)}`);
-      assert.deepEqual(duplicityRuns('site2'), [], `${target}: no duplicity is left`);
+      assert.deepEqual(duplicityRuns('site2', dataDir), [], `${target}: no duplicity is left`);
       assert.ok(!existsSync(join(dataDir, 'work', id)), `${target}: no work directory is left`);
       assert.ok(!existsSync(scratch), `${target}: no scratch directory is left`);
       assert.ok(!existsSync(join(dataDir, 'restores', id)), `${target}: no staging directory is left`);

@@ -19,6 +19,8 @@ import {
   uniquePrefix,
   type ExportServices,
 } from '../../support/databases';
+import { childrenOf } from '../../support/processes';
+import { eventually, nextWholeSecond } from '../../support/wait';
 
 /**
  * A stand-in for ApisCP: `bin/php` runs its script with sh, and `backup_dbs.php` dumps the sites' databases for real
@@ -138,7 +140,7 @@ describe('the ApisCP exporter drives backup_dbs.php and reports what it produced
   });
 
   it('a database the script left no new file for fails alone, with a message saying where it looked', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // a new second: the previous run's files are older
+    await nextWholeSecond(); // the previous run's files are older
     writeFileSync(join(apnscp, `skip-${P}s1_shop_v2`), '');
     try {
       const run = await services.service.runExport([site1], jobContext(root));
@@ -175,18 +177,19 @@ describe('the ApisCP exporter drives backup_dbs.php and reports what it produced
     try {
       const context = jobContext(root);
       const running = services.service.runExport([site2], context);
-      const deadline = Date.now() + 10_000;
-      while (!existsSync(join(apnscp, 'ran')) || context.pids.length === 0) {
-        if (Date.now() > deadline) throw new Error('backup_dbs.php did not start');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await eventually('backup_dbs.php to start', () => existsSync(join(apnscp, 'ran')) && context.pids.length > 0);
+      // Cancel once the script has started something of its own (its `sleep 60`), which must go too.
+      const [started] = await eventually('backup_dbs.php to start its sleep', () => {
+        const children = childrenOf(context.pids[0]);
+        return children.length > 0 ? children : undefined;
+      });
       context.controller.abort();
       const run = await running;
       assert.equal(run.cancelled, true);
       assert.ok(run.results.every((r) => r.status === 'cancelled'));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await eventually('backup_dbs.php and its child to exit', () => !isAlive(context.pids[0]) && !isAlive(started));
       assert.equal(isAlive(context.pids[0]), false);
+      assert.equal(isAlive(started), false, 'what it started is gone too');
     } finally {
       unlinkSync(join(apnscp, 'hang'));
     }

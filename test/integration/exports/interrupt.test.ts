@@ -21,6 +21,8 @@ import {
   uniquePrefix,
   type ExportServices,
 } from '../../support/databases';
+import { dumpRuns } from '../../support/processes';
+import { eventually } from '../../support/wait';
 
 const BIG_MB = 150;
 
@@ -79,7 +81,7 @@ describe('an export interrupted by cancellation or by a crash leaves no file wit
         'no file with a final name either',
       );
       assert.equal(context.pids.length, 1);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await eventually('the dump process to exit', () => !isAlive(context.pids[0]));
       assert.equal(isAlive(context.pids[0]), false, 'the dump process is gone');
       assert.deepEqual(await services.service.listExports(site), []);
     });
@@ -102,7 +104,8 @@ describe('an export interrupted by cancellation or by a crash leaves no file wit
     });
     child.kill('SIGKILL');
     await exited;
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the orphaned dump dies of SIGPIPE
+    // The orphaned dump dies of SIGPIPE: wait until it has, so nothing writes beside what follows.
+    await eventually('the orphaned dump to exit', () => dumpRuns(database).length === 0);
 
     const names = readdirSync(dirOf('mysql'));
     assert.ok(existsSync(partial), 'the crash left its partial file');

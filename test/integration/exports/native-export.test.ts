@@ -226,6 +226,7 @@ describe('native database exports against the real MariaDB and PostgreSQL', () =
       assert.match(argv, /^mariadb-dump --defaults-extra-file=/);
       assert.ok(!argv.includes('"with"') && !argv.includes('#hash'), `argv carries no password: ${argv}`);
       assert.equal(optionFileMode, 0o600);
+      assert.ok(optionFile.startsWith(`${join(root, 'data', 'private')}/`), `in DATA_DIR/private: ${optionFile}`);
       assert.equal(existsSync(optionFile), false, 'the option file is removed afterwards');
       assert.ok(!context.logs.join('\n').includes(password));
 

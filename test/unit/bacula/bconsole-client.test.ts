@@ -6,32 +6,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../../src/common/errors/app-error';
 import { ErrorCode } from '../../../src/common/errors/error-code';
-import type { ProcessRunner, RunRequest, RunResult } from '../../../src/common/process/process-runner';
+import type { RunResult } from '../../../src/common/process/process-runner';
+import { FakeRunner } from '../../support/fake-runner';
 import { loadConfig } from '../../../src/config/load-config';
 import { JobFailure } from '../../../src/jobs/job-failure';
 import { BconsoleClient } from '../../../src/providers/bacula/bconsole-client';
 import { fixture } from './bacula-fixtures';
 
-/** A runner that prints canned output, and remembers what it was asked to run. */
-class FakeRunner {
-  readonly requests: RunRequest[] = [];
-  constructor(private readonly reply: Partial<RunResult> & { output: string }) {}
-
-  run(request: RunRequest): Promise<RunResult> {
-    this.requests.push(request);
-    for (const line of this.reply.output.split('\n')) request.onLine?.('stdout', line);
-    return Promise.resolve({
-      exitCode: 0,
-      signal: null,
-      timedOut: false,
-      cancelled: false,
-      stdout: '',
-      stderrTail: '',
-      durationMs: 1,
-      pid: 1,
-      ...this.reply,
-    });
-  }
+/** A runner that prints canned output (the Bacula fixtures), and remembers what it was asked to run. */
+function canned({ output, ...result }: Partial<Omit<RunResult, 'stdout'>> & { output: string }): FakeRunner {
+  return FakeRunner.printing(output, result);
 }
 
 async function closedPort(): Promise<number> {
@@ -67,12 +51,12 @@ describe('BconsoleClient', () => {
 
   const client = (runner: FakeRunner): BconsoleClient =>
     new BconsoleClient(
-      runner as unknown as ProcessRunner,
+      runner.asProcessRunner(),
       loadConfig({ BACULA_BCONSOLE_CONFIG: conf, BACULA_TIMEOUT_SECONDS: '7' }),
     );
 
   it('sends the commands on stdin, one a line, with the configured timeout, and returns the whole transcript', async () => {
-    const runner = new FakeRunner({ output: fixture('run-queued.txt') });
+    const runner = canned({ output: fixture('run-queued.txt') });
     const text = await client(runner).command(['run job=apiscp-site12 level=Full yes']);
     assert.match(text, /Job queued\. JobId=1/);
     assert.equal(runner.requests[0].command, 'bconsole');
@@ -82,7 +66,7 @@ describe('BconsoleClient', () => {
   });
 
   it('refuses a command holding a newline, which would smuggle in another command', async () => {
-    const runner = new FakeRunner({ output: '' });
+    const runner = canned({ output: '' });
     const error = await rejection(() => client(runner).command(['show job=x\ndelete jobid=1']));
     assert.ok(error instanceof JobFailure && error.code === 'bacula-invalid-command');
     assert.equal(runner.requests.length, 0);
@@ -90,28 +74,28 @@ describe('BconsoleClient', () => {
 
   it('explains a stopped director with the probe of its port, whatever bconsole exited with', async () => {
     const error = await rejection(() =>
-      client(new FakeRunner({ output: fixture('bconsole-director-down.txt'), exitCode: 1 })).command(['version']),
+      client(canned({ output: fixture('bconsole-director-down.txt'), exitCode: 1 })).command(['version']),
     );
     assert.ok(error instanceof AppError, String(error));
     assert.equal(error.code, ErrorCode.ProviderUnavailable);
     assert.match(error.detail, /^The Bacula director at 127\.0\.0\.1:\d+ refuses connections \(is it running\?\)\.$/);
-    const probe = await client(new FakeRunner({ output: '' })).probeDirector();
+    const probe = await client(canned({ output: '' })).probeDirector();
     assert.equal(probe.reachable, false);
     assert.equal(probe.failure, 'refused');
   });
 
   it('names a wrong password, a missing bconsole and a broken configuration', async () => {
     const password = await rejection(() =>
-      client(new FakeRunner({ output: fixture('bconsole-bad-password.txt'), exitCode: 1 })).command(['version']),
+      client(canned({ output: fixture('bconsole-bad-password.txt'), exitCode: 1 })).command(['version']),
     );
     assert.ok(password instanceof AppError);
     assert.match(password.detail, /refused bconsole's login: the password in .*bconsole\.conf does not match/);
-    const missing = await rejection(() => client(new FakeRunner({ output: '', exitCode: 127 })).command(['version']));
+    const missing = await rejection(() => client(canned({ output: '', exitCode: 127 })).command(['version']));
     assert.ok(missing instanceof AppError);
     assert.match(missing.detail, /bconsole is not installed/);
     const broken = await rejection(() =>
       client(
-        new FakeRunner({
+        canned({
           output: 'Config error: Cannot open config file "/x": No such file or directory',
           exitCode: 1,
         }),
@@ -123,9 +107,9 @@ describe('BconsoleClient', () => {
 
   it('reports a command that outlives its timeout after the director answered', async () => {
     const error = await rejection(() =>
-      client(
-        new FakeRunner({ output: fixture('wait-ok.txt').split('wait')[0], timedOut: true, exitCode: null }),
-      ).command(['estimate job=x']),
+      client(canned({ output: fixture('wait-ok.txt').split('wait')[0], timedOut: true, exitCode: null })).command([
+        'estimate job=x',
+      ]),
     );
     assert.ok(error instanceof JobFailure);
     assert.equal(error.code, 'bacula-timeout');
@@ -137,7 +121,7 @@ describe('BconsoleClient', () => {
     const reason = new JobFailure('cancelled', 'by the test');
     controller.abort(reason);
     const error = await rejection(() =>
-      client(new FakeRunner({ output: '', cancelled: true, exitCode: null })).command(['wait jobid=1'], {
+      client(canned({ output: '', cancelled: true, exitCode: null })).command(['wait jobid=1'], {
         signal: controller.signal,
       }),
     );

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { loadAll } from 'js-yaml';
 import { Environment } from '../../../src/config/environment';
 import { OPTIONAL_VARIABLES } from '../../../src/config/load-config';
+import { SERVICE_NODE_FLAGS } from '../../support/service-process';
 
 /** The source tree: compiled tests run from dist-test/ or any --outDir, while k8s/ and the Dockerfile stay here. */
 function repoRoot(): string {
@@ -326,11 +327,11 @@ describe('Dockerfile', () => {
   const finalStage = froms.length;
   const inFinal = (keyword: string) => all(keyword).filter((instruction) => instruction.stage === finalStage);
 
-  it('builds in one Node 20 Debian stage and runs in a slim one', () => {
+  it('builds in one Debian stage and runs in a slim one, on a supported Node LTS, base images pinned by digest', () => {
     assert.ok(froms.length >= 2, 'multi-stage: at least two FROM');
-    for (const from of froms) assert.match(from.args, /^node:20(\.\d+)*-bookworm(-slim)?(@sha256:[0-9a-f]{64})?\b/);
-    assert.match(froms[0].args, /^node:20(\.\d+)*-bookworm\b(?!-)/);
-    assert.match(froms.at(-1)!.args, /^node:20(\.\d+)*-bookworm-slim\b/);
+    for (const from of froms) assert.match(from.args, /^node:(22|24)(\.\d+)*-bookworm(-slim)?@sha256:[0-9a-f]{64}\b/);
+    assert.match(froms[0].args, /^node:(22|24)(\.\d+)*-bookworm@/);
+    assert.match(froms.at(-1)!.args, /^node:(22|24)(\.\d+)*-bookworm-slim@/);
     const build = all('RUN').filter((instruction) => instruction.stage === 1);
     for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) {
       assert.ok(
@@ -375,9 +376,15 @@ describe('Dockerfile', () => {
     assert.doesNotMatch(healthcheck[0].args, /\b(curl|wget)\b/);
   });
 
-  it('starts node dist/main.js under tini', () => {
+  it('starts node dist/main.js under tini, with the same node flags as npm start and the tests', () => {
     assert.deepEqual(JSON.parse(inFinal('ENTRYPOINT').at(-1)!.args), ['tini', '--']);
-    assert.deepEqual(JSON.parse(inFinal('CMD').at(-1)!.args), ['node', 'dist/main.js']);
+    assert.deepEqual(JSON.parse(inFinal('CMD').at(-1)!.args), ['node', ...SERVICE_NODE_FLAGS, 'dist/main.js']);
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts.start, ['node', ...SERVICE_NODE_FLAGS, 'dist/main.js'].join(' '));
+    assert.match(
+      readFileSync(join(root, 'scripts', 'demo.sh'), 'utf8'),
+      /^node --max-semi-space-size=2 dist\/main\.js &$/m,
+    );
   });
 
   it('says why it runs as root when it sets no USER', () => {

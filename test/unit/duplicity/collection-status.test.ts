@@ -5,7 +5,7 @@ import {
   parseCollectionStatus,
   toRestorePoints,
   type CollectionStatus,
-} from '../../../src/providers/duplicity/duplicity-output';
+} from '../../../src/providers/duplicity/duplicity-collection-status';
 import { fixtureLines, fixtureRecords } from './duplicity-fixtures';
 
 function status(name: string): CollectionStatus {

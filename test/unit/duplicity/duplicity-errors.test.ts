@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { duplicityErrorFor, findFatalError } from '../../../src/providers/duplicity/duplicity-output';
+import { duplicityErrorFor, findFatalError } from '../../../src/providers/duplicity/duplicity-errors';
 import { fixtureMeta, fixtureRecords } from './duplicity-fixtures';
 
 function failureOf(name: string) {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseLogRecords, type DuplicityRecord } from '../../../src/providers/duplicity/duplicity-output';
+import { parseLogRecords, type DuplicityRecord } from '../../../src/providers/duplicity/duplicity-log-fd';
 
 export interface FixtureMeta {
   case: string;

@@ -4,7 +4,7 @@ import {
   findStatistics,
   interpretRecord,
   type DuplicityEvent,
-} from '../../../src/providers/duplicity/duplicity-output';
+} from '../../../src/providers/duplicity/duplicity-events';
 import { fixtureRecords } from './duplicity-fixtures';
 
 function events(name: string): DuplicityEvent[] {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseListCurrentFiles } from '../../../src/providers/duplicity/duplicity-output';
+import { parseListCurrentFiles } from '../../../src/providers/duplicity/duplicity-events';
 import { fixtureMeta, fixtureRecords } from './duplicity-fixtures';
 
 describe('parseListCurrentFiles', () => {

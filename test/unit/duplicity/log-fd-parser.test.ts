@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LogFdParser, parseLogRecords, type DuplicityRecord } from '../../../src/providers/duplicity/duplicity-output';
+import { LogFdParser, parseLogRecords, type DuplicityRecord } from '../../../src/providers/duplicity/duplicity-log-fd';
 import { fixtureCases, fixtureLog, fixtureMeta, fixtureRecords } from './duplicity-fixtures';
 
 const LEVELS = new Set(['ERROR', 'WARNING', 'NOTICE', 'INFO', 'DEBUG']);

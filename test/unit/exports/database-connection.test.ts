@@ -6,7 +6,9 @@ import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/load-config';
 import { DatabaseConnections } from '../../../src/exports/database-connection';
 import { classifyFailure, DatabaseServers, why } from '../../../src/exports/database-servers';
-import type { ProcessRunner, RunResult } from '../../../src/common/process/process-runner';
+import type { RunResult } from '../../../src/common/process/process-runner';
+import { FakeRunner } from '../../support/fake-runner';
+import { waitUntil } from '../../support/wait';
 
 const root = mkdtempSync(join(tmpdir(), 'connections-'));
 
@@ -146,23 +148,20 @@ describe('failure classification (stderr as the real tools print it)', () => {
 });
 
 describe('database listing', () => {
-  /** A runner that answers every listing after `delayMs` with the same two names, counting its runs. */
-  function countingRunner(delayMs: number): { runner: ProcessRunner; runs: () => number } {
-    let runs = 0;
-    const runner = {
-      run: async (): Promise<Partial<RunResult>> => {
-        runs++;
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        return { exitCode: 0, stdout: 'shop1_wp\nshop1_crm\n', stderrTail: '' };
-      },
-    } as unknown as ProcessRunner;
-    return { runner, runs: () => runs };
-  }
-
   it('callers at the same moment share one listing; a later caller asks again', async () => {
-    const { runner, runs } = countingRunner(50);
-    const servers = new DatabaseServers(runner, connections({ MYSQL_HOST: '127.0.0.1' }));
-    const together = await Promise.all(Array.from({ length: 20 }, () => servers.listDatabases('mysql')));
+    // Each listing stays open until the test lets it end: all twenty callers arrive while the first is in flight.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const fake = new FakeRunner(async () => {
+      await held;
+      return { stdout: ['shop1_wp', 'shop1_crm'] };
+    });
+    const runs = (): number => fake.requests.length;
+    const servers = new DatabaseServers(fake.asProcessRunner(), connections({ MYSQL_HOST: '127.0.0.1' }));
+    const asking = Promise.all(Array.from({ length: 20 }, () => servers.listDatabases('mysql')));
+    await waitUntil(() => runs() > 0, { what: 'the first listing' });
+    release();
+    const together = await asking;
     assert.equal(runs(), 1);
     for (const names of together) assert.deepEqual(names, ['shop1_wp', 'shop1_crm']);
     together[0].push('changed by one caller');

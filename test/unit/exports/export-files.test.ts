@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
-  ensurePrivateDir,
   exportFileName,
   exportStamp,
   fileToken,
   isPartialName,
   parseExportFileName,
   partialNameOf,
+  openPrivateDir,
   stampToIso,
 } from '../../../src/exports/export-files';
 
@@ -50,15 +50,16 @@ describe('export file names', () => {
   });
 });
 
-describe('ensurePrivateDir', () => {
+describe('openPrivateDir', () => {
   const root = mkdtempSync(join(tmpdir(), 'private-dir-'));
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it('creates the path, the last components 0700 whatever the umask or an earlier mode', async () => {
     const site = join(root, 'site1');
     mkdirSync(join(site, 'shadow', 'var', 'backups', 'databases'), { recursive: true, mode: 0o755 });
-    const dir = await ensurePrivateDir(site, 'shadow/var/backups/databases/mysql', 2);
-    assert.equal(dir, join(site, 'shadow/var/backups/databases/mysql'));
+    const opened = await openPrivateDir(site, 'shadow/var/backups/databases/mysql', 2);
+    await opened.close();
+    const dir = join(site, 'shadow/var/backups/databases/mysql');
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(site, 'shadow/var/backups/databases')).mode & 0o777, 0o700);
     assert.equal(statSync(join(site, 'shadow/var/backups')).mode & 0o777, 0o755);
@@ -70,16 +71,16 @@ describe('ensurePrivateDir', () => {
     mkdirSync(join(root, 'elsewhere'));
     symlinkSync(join(root, 'elsewhere'), join(site, 'shadow', 'var', 'backups'));
     await assert.rejects(
-      ensurePrivateDir(site, 'shadow/var/backups/databases/mysql', 2),
+      openPrivateDir(site, 'shadow/var/backups/databases/mysql', 2),
       (error: Error & { code?: string }) => {
         assert.equal(error.code, 'unsafe-path');
-        assert.match(error.message, /shadow\/var\/backups: not a plain directory/);
+        assert.match(error.message, /shadow\/var\/backups is not a plain directory/);
         return true;
       },
     );
   });
 
   it('refuses .. in the relative path', async () => {
-    await assert.rejects(ensurePrivateDir(root, 'shadow/../../etc', 1), /'\.\.'/);
+    await assert.rejects(openPrivateDir(root, 'shadow/../../etc', 1), /'\.\.'/);
   });
 });

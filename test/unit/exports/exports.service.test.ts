@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,19 +10,14 @@ import { ExportError, failedResult, succeededResult } from '../../../src/exports
 import { ExportStore } from '../../../src/exports/export-store';
 import type { DatabaseEngine, ExportEntry, ExportStep } from '../../../src/exports/export.model';
 import { ExportsService } from '../../../src/exports/exports.service';
-import type { JobContext } from '../../../src/providers/backup-provider';
+import type { JobContext } from '../../../src/jobs/job-context';
 import type { Site } from '../../../src/sites/site';
+import { siteWithPrefixes } from '../../support/sample-sites';
 
 const root = mkdtempSync(join(tmpdir(), 'exports-service-'));
 
-function site(n: number, prefixes: Partial<Record<DatabaseEngine, string>>): Site {
-  const siteRoot = join(root, `site${n}`);
-  mkdirSync(join(siteRoot, 'info', 'current'), { recursive: true });
-  for (const [engine, prefix] of Object.entries(prefixes)) {
-    writeFileSync(join(siteRoot, 'info', 'current', engine), `dbaseprefix = ${prefix}\n`);
-  }
-  return { id: `site${n}`, number: n, root: siteRoot, domain: null, domains: [] };
-}
+const site = (n: number, prefixes: Partial<Record<DatabaseEngine, string>>): Site =>
+  siteWithPrefixes(root, n, prefixes);
 
 function context(): JobContext & { logs: string[] } {
   const logs: string[] = [];

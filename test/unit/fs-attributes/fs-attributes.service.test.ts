@@ -5,43 +5,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../../src/common/errors/app-error';
 import { ErrorCode } from '../../../src/common/errors/error-code';
-import type { ProcessRunner, RunRequest, RunResult } from '../../../src/common/process/process-runner';
+import { FakeRunner } from '../../support/fake-runner';
 import { FsAttributesService } from '../../../src/providers/fs-attributes/fs-attributes.service';
 
 const FIXTURE = join(process.cwd(), 'test/fixtures/fs-attributes/getfattr-dump.txt');
 
-/** Plays a tool's part: prints the given lines, and lets the test look at the request (and files) while "running". */
-class FakeRunner {
-  requests: RunRequest[] = [];
-  constructor(
-    private readonly script: (request: RunRequest) => { stdout?: string[]; stderr?: string[]; exitCode?: number },
-  ) {}
-
-  run(request: RunRequest): Promise<RunResult> {
-    this.requests.push(request);
-    const { stdout = [], stderr = [], exitCode = 0 } = this.script(request);
-    for (const line of stdout) request.onLine?.('stdout', line);
-    for (const line of stderr) request.onLine?.('stderr', line);
-    return Promise.resolve({
-      exitCode,
-      signal: null,
-      timedOut: false,
-      cancelled: false,
-      stdout: '',
-      stderrTail: stderr.join('\n'),
-      durationMs: 1,
-      pid: 1,
-    });
-  }
-}
-
 function service(runner: FakeRunner): FsAttributesService {
-  return new FsAttributesService(runner as unknown as ProcessRunner);
+  return new FsAttributesService(runner.asProcessRunner());
 }
 
 const fixtureLines = (): string[] => readFileSync(FIXTURE, 'utf8').split('\n');
 
-describe('FsAttributesService.capture (fake getfattr)', () => {
+describe('FsAttributesService.capture (fake attribute walker)', () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'fsattr-unit-'));
@@ -50,7 +25,7 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('runs getfattr over relative paths in the root and streams blocks into the manifest, minus excluded ones', async () => {
+  it('runs the descriptor walker over relative paths in the root and streams blocks into the manifest, minus excluded ones', async () => {
     const runner = new FakeRunner(() => ({ stdout: fixtureLines() }));
     const manifest = join(dir, 'out', 'attrs.dump');
     const result = await service(runner).capture({
@@ -61,12 +36,13 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
     });
 
     const request = runner.requests[0];
-    assert.equal(request.command, 'getfattr');
-    assert.equal(request.cwd, join(dir, 'site'));
-    assert.deepEqual(request.args.slice(-3), ['--', 'shadow', 'info']);
-    for (const flag of ['--recursive', '--dump', '--no-dereference', '--physical', '--match=-', '--encoding=base64']) {
-      assert.ok(request.args.includes(flag), flag);
-    }
+    assert.equal(request.command, 'python3');
+    assert.equal(request.args[0], '-c');
+    assert.match(request.args[1], /O_NOFOLLOW/);
+    const input = JSON.parse(request.input ?? '') as { root: string; paths: string[]; exclude: string[] };
+    assert.deepEqual(input.root, join(dir, 'site'));
+    assert.deepEqual(input.paths, ['shadow', 'info']);
+    assert.deepEqual(input.exclude.slice(0, 1), ['shadow/var/lib'], 'the walk itself skips excluded subtrees');
     assert.equal(request.captureStdout, undefined, 'the dump must not be held in memory');
 
     const text = readFileSync(manifest, 'utf8');
@@ -92,7 +68,7 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
   it('turns exit 1 (a file vanished) into warnings and keeps what was read', async () => {
     const runner = new FakeRunner(() => ({
       stdout: ['# file: shadow/a', 'user.x=0sAQ==', ''],
-      stderr: ['getfattr: shadow/gone: No such file or directory'],
+      stderr: ['attribute-walker: shadow/gone: vanished while being read'],
       exitCode: 1,
     }));
     const manifest = join(dir, 'out', 'vanished.dump');
@@ -103,7 +79,7 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
       manifestFile: manifest,
     });
     assert.equal(result.entries, 1);
-    assert.deepEqual(result.warnings, ['getfattr: shadow/gone: No such file or directory']);
+    assert.deepEqual(result.warnings, ['attribute-walker: shadow/gone: vanished while being read']);
     assert.equal(readFileSync(manifest, 'utf8'), '# file: shadow/a\nuser.x=0sAQ==\n\n');
   });
 
@@ -121,7 +97,7 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
         exclude: [],
         manifestFile: join(out, 'm'),
       }),
-      (error: unknown) => error instanceof AppError && /getfattr failed \(exit 2\): usage/.test(error.detail),
+      (error: unknown) => error instanceof AppError && /the attribute walk failed \(exit 2\): usage/.test(error.detail),
     );
     assert.deepEqual(readdirSync(out), []);
   });
@@ -129,7 +105,8 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
   it('keeps a manifest placed inside the tree out of its own contents', async () => {
     const runner = new FakeRunner((request) => {
       const temp = readdirSync(join(dir, 'site', 'info')).find((name) => name.endsWith('.tmp'));
-      assert.ok(temp, 'the temporary manifest exists while getfattr runs');
+      assert.ok(temp, 'the temporary manifest exists while the walker runs');
+      assert.ok((JSON.parse(request.input ?? '') as { exclude: string[] }).exclude.includes(`info/${temp}`));
       return {
         stdout: [
           `# file: info/${temp}`,
@@ -139,7 +116,7 @@ describe('FsAttributesService.capture (fake getfattr)', () => {
           'user.x=0sAQ==',
           '',
         ],
-        exitCode: request.command === 'getfattr' ? 0 : 9,
+        exitCode: request.command === 'python3' ? 0 : 9,
       };
     });
     mkdirSync(join(dir, 'site', 'info'), { recursive: true });

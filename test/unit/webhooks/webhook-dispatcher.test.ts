@@ -1,17 +1,18 @@
 import { Logger } from '@nestjs/common';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { CatalogService } from '../../../src/catalog/catalog.service';
 import { Clock } from '../../../src/common/clock';
 import { AppConfig } from '../../../src/config/app-config';
-import { WebhookDispatcher } from '../../../src/webhooks/webhook-dispatcher';
+import { SHUTDOWN_GRACE_MS, WebhookDispatcher } from '../../../src/webhooks/webhook-dispatcher';
 import type { JobEvent } from '../../../src/webhooks/webhook-events';
 import { WebhookOutbox } from '../../../src/webhooks/webhook-outbox';
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../../../src/webhooks/webhook-settings';
 import { WebhookStore } from '../../../src/webhooks/webhook.store';
 import type { AttemptOutcome } from '../../../src/webhooks/webhook-transport';
 import { tempDir } from '../../support/test-app';
+import { waitUntil } from '../../support/wait';
 
 interface Call {
   webhookUrl: string;
@@ -45,13 +46,9 @@ class HeldTransport {
   }
 }
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (check: () => boolean) => waitUntil(check);
+/** The dispatcher looks at the outbox on setImmediate: after this, a look asked for before it has run. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 // The dispatcher logs every attempt; Nest's default console logger would flood the test output.
 Logger.overrideLogger(false);
@@ -116,13 +113,15 @@ describe('webhook dispatcher', () => {
     const sender = dispatcher();
     sender.onApplicationBootstrap();
     await until(() => transport.open.size === 4);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Make it look at the outbox again (as a new row would) and let that look run: still four.
+    sender.wake();
+    await nextTurn();
     assert.equal(transport.open.size, 4, 'no fifth attempt while four are open');
     assert.equal(new Set([...transport.open].map((call) => call.webhookUrl)).size, 4);
     while (statuses().some((status) => status !== 'delivered')) {
       await until(() => transport.open.size > 0 || statuses().every((status) => status === 'delivered'));
       for (const call of [...transport.open]) call.answer({ ok: true, statusCode: 200 });
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await nextTurn();
     }
     assert.equal(transport.calls.length, 18);
     assert.equal(transport.maxOpen, 4);
@@ -150,17 +149,25 @@ describe('webhook dispatcher', () => {
     const first = dispatcher();
     first.onApplicationBootstrap();
     await until(() => transport.open.size === 2);
-    const started = Date.now();
-    // The fake holds no socket, and the dispatcher's own timers are unref'd: keep the loop alive meanwhile.
-    const keepAlive = setInterval(() => undefined, 100);
-    await first.beforeApplicationShutdown();
-    clearInterval(keepAlive);
-    assert.ok(Date.now() - started >= 1900, 'attempts get the grace period first');
-    assert.ok(Date.now() - started < 4000);
+    // The grace runs on mocked timers: exact to the millisecond, however loaded the machine is.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      let stopped = false;
+      const stopping = first.beforeApplicationShutdown().then(() => (stopped = true));
+      mock.timers.tick(SHUTDOWN_GRACE_MS - 1);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(stopped, false, 'attempts get the grace period first');
+      assert.equal(transport.open.size, 2, 'nothing is aborted within the grace');
+      mock.timers.tick(1);
+      await stopping;
+    } finally {
+      mock.timers.reset();
+    }
+    assert.equal(transport.open.size, 0, 'attempts past the grace are aborted');
     assert.equal(first.inFlightCount(), 0);
     assert.deepEqual(statuses(), ['pending', 'pending']);
     first.wake(); // stopped: nothing is sent
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await nextTurn(); // where a running dispatcher's look at the outbox would have run
     assert.equal(transport.calls.length, 2);
 
     // A crash mid-attempt leaves `sending`: the next start sends it again.

@@ -1,0 +1,99 @@
+import { posix } from 'node:path';
+import type { JobContext } from '../../jobs/job-context';
+import { JobFailure } from '../../jobs/job-failure';
+import type { RestorePoint } from '../backup-provider';
+import { consoleQuote, hasControlCharacter, markPattern, RESTORE_JOB } from './bacula-resources';
+import type { BconsoleClient, BconsoleOptions } from './bconsole-client';
+import { markedCount, parseRestoreSelection } from './bconsole-output';
+
+/** Walking a big site (`estimate`) or building a restore tree from the catalog can take minutes. */
+export const LONG_COMMAND_MS = 30 * 60_000;
+
+export interface RestoreSelection {
+  point: RestorePoint;
+  /** As the request gave them, relative to the subject's root; empty means everything. */
+  paths: string[];
+  /** The same paths made absolute (absolutePathOf). */
+  absolute: string[];
+  /** The chain's Bacula JobIds, oldest first. */
+  jobIds: number[];
+  /** Where the director's file daemon writes the restored files. */
+  staging: string;
+  client: string;
+}
+
+/**
+ * The `restore` dialogue with the director: the chain's jobs, the paths marked in its file tree (checked first by a dry
+ * run), and the Restore job queued into `staging`. Returns the queued JobId and how many files were selected.
+ */
+export async function queueRestore(
+  bconsole: BconsoleClient,
+  request: RestoreSelection,
+  commandOptions: BconsoleOptions,
+  context: JobContext,
+): Promise<{ jobId: number; expectedFiles: number | null }> {
+  const { point, paths, absolute, jobIds, staging, client } = request;
+  const base =
+    `restore jobid=${jobIds.join(',')} client=${client} restoreclient=${client} ` +
+    `where=${consoleQuote(staging)} restorejob=${RESTORE_JOB}`;
+  const selection = absolute.flatMap((path) => [
+    'cd /',
+    `cd ${consoleQuote(posix.dirname(path))}`,
+    `mark ${markPattern(posix.basename(path))}`,
+  ]);
+  const options = { ...commandOptions, timeoutMs: LONG_COMMAND_MS };
+
+  context.progress({ phase: 'select' });
+  let expectedFiles: number | null = null;
+  if (absolute.length > 0) {
+    // The dialogue cannot branch on the director's answers, and a `cd` that fails leaves the previous directory
+    // current, where `mark` could pick the wrong file: so first a dry run that only checks every path is there.
+    const dry = parseRestoreSelection(await bconsole.command([base, ...selection, 'done', 'no'], options));
+    const missing = paths.filter((_path, index) => {
+      const [, cd, mark] = dry.steps.slice(index * 3, index * 3 + 3);
+      const dir = posix.dirname(absolute[index]);
+      return !cd?.reply.includes(`cwd is: ${dir === '/' ? '/' : `${dir}/`}`) || markedCount(mark?.reply ?? '') === 0;
+    });
+    if (dry.steps.length < selection.length) {
+      throw new JobFailure('bacula-restore-refused', `The director did not open the file selection for ${point.id}.`);
+    }
+    if (missing.length > 0) {
+      throw new JobFailure(
+        'bacula-restore-path-not-found',
+        `Not in restore point ${point.id}: ${missing.map((path) => JSON.stringify(path)).join(', ')}.`,
+      );
+    }
+  }
+  const lines = absolute.length > 0 ? [`${base} yes`, ...selection, 'done'] : [`${base} all done yes`];
+  context.log(`bconsole: ${lines[0]}${absolute.length ? ` (+ ${absolute.length} path(s) marked)` : ''}`);
+  const chosen = parseRestoreSelection(await bconsole.command(lines, options));
+  expectedFiles = chosen.selectedFiles;
+  if (chosen.jobId === null) {
+    throw new JobFailure(
+      'bacula-restore-refused',
+      `The director did not queue the restore of ${point.id} (${expectedFiles ?? 'no'} file(s) selected).`,
+    );
+  }
+  context.log(
+    `Bacula JobId ${chosen.jobId} queued: restore of ${point.id} (chain ${point.chain.join(', ')}), ${expectedFiles ?? '?'} file(s)`,
+  );
+  return { jobId: chosen.jobId, expectedFiles };
+}
+
+/** `shadow/var/www` under the subject's root, refusing what could escape it or break a bconsole line. */
+export function absolutePathOf(root: string, path: string): string {
+  const normalised = posix.normalize(path).replace(/\/+$/, '');
+  if (
+    !path ||
+    posix.isAbsolute(path) ||
+    normalised === '.' ||
+    normalised.startsWith('..') ||
+    hasControlCharacter(path)
+  ) {
+    throw new JobFailure(
+      'bacula-invalid-path',
+      `Restore path ${JSON.stringify(path.slice(0, 200))} must be relative to the site and stay inside it.`,
+    );
+  }
+  return posix.join(root, normalised);
+}

@@ -1,0 +1,208 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ProcessRunner } from '../../src/common/process/process-runner';
+import { DumpBlockReader, formatBlock, isMangledName } from '../../src/providers/fs-attributes/attribute-dump';
+import { ATTRIBUTE_WALKER_SCRIPT } from '../../src/providers/fs-attributes/attribute-walker';
+import { FsAttributesService } from '../../src/providers/fs-attributes/fs-attributes.service';
+
+const setfattr = (...args: string[]): void => void execFileSync('setfattr', args);
+const setfacl = (...args: string[]): void => void execFileSync('setfacl', args);
+
+function walker(
+  root: string,
+  paths: string[],
+  exclude: string[] = [],
+  symlinksOnly = false,
+): { stdout: Buffer; stderr: string; status: number } {
+  const result = spawnSync('python3', ['-c', ATTRIBUTE_WALKER_SCRIPT], {
+    input: JSON.stringify({ root, paths, exclude, symlinks_only: symlinksOnly }),
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return { stdout: result.stdout, stderr: result.stderr.toString('utf8'), status: result.status ?? -1 };
+}
+
+function getfattr(root: string, paths: string[]): Buffer {
+  return execFileSync(
+    'getfattr',
+    ['--recursive', '--dump', '--physical', '--no-dereference', '--match=-', '--encoding=base64', '--', ...paths],
+    { cwd: root, maxBuffer: 256 * 1024 * 1024 },
+  );
+}
+
+/**
+ * The descriptor walker that replaced getfattr for capture must print byte for byte what getfattr printed, so that
+ * manifests, `DumpBlockReader` and `setfattr --restore` keep working: compared here on a quiet tree with every kind of
+ * name, entry and attribute getfattr handles specially.
+ */
+describe('attribute walker: the same dump as getfattr, by descriptor', () => {
+  let root: string;
+
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'attr-walker-'));
+    const s = (rel: string): string => join(root, 'shadow', rel);
+    mkdirSync(s('var/www/html/sub dir'), { recursive: true });
+    mkdirSync(s('var/lib/mysql'), { recursive: true });
+    mkdirSync(s('empty-dir'));
+    mkdirSync(join(root, 'info'));
+    const files = [
+      'var/www/html/index.php',
+      'var/www/html/sub dir/sp ace.txt',
+      'new\nline',
+      'cr\rx',
+      'back\\slash',
+      'tab\there',
+      'é ü 文件.txt',
+      'plain-no-attrs',
+      'var/lib/mysql/ibdata1',
+    ];
+    for (const file of files) writeFileSync(s(file), `${file}\n`);
+    // A Latin-1 name (an old FTP client's): not valid UTF-8, so made by bytes.
+    execFileSync('python3', [
+      '-c',
+      "import os, sys; p = os.fsencode(sys.argv[1]) + b'/lat\\xe9'; open(p, 'w').close(); os.setxattr(p, 'user.latin', b'x')",
+      s(''),
+    ]);
+    writeFileSync(join(root, 'info', 'siteinfo'), 'domain = x\n');
+    for (const file of files) setfattr('-n', 'user.mark', '-v', file.length.toString(), s(file));
+    setfattr('-n', 'user.empty', '-v', '', s('var/www/html/index.php'));
+    setfattr('-n', 'user.a=b', '-v', '0x00ff10', s('var/www/html/index.php'));
+    setfattr('-n', 'user.z', '-v', 'last', s('var/www/html/index.php'));
+    setfattr('-n', 'trusted.service', '-v', '0sAAEC', s('var/www'));
+    setfacl('-m', 'u:1001:rwx,g:1002:r-x', s('var/www/html/index.php'));
+    setfacl('-m', 'u:1001:rwx', s('var/www/html'));
+    setfacl('-d', '-m', 'u:1001:rx', s('var/www/html'));
+    setfacl('-d', '-m', 'g:1002:rwx', s('empty-dir'));
+    symlinkSync('/etc/passwd', s('link-out'));
+    symlinkSync('var/www', s('link-in'));
+    setfattr('-h', '-n', 'trusted.link', '-v', 'own', s('link-out'));
+    execFileSync('mkfifo', [s('fifo')]);
+    setfattr('-n', 'trusted.fifo', '-v', '1', s('fifo'));
+    execFileSync('mknod', [s('zero'), 'c', '1', '5']);
+    symlinkSync('/dev/zero', s('zero-link'));
+    setfattr('-n', 'user.info', '-v', 'i', join(root, 'info', 'siteinfo'));
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('prints byte for byte what getfattr prints over shadow and info', () => {
+    const mine = walker(root, ['shadow', 'info']);
+    assert.equal(mine.stderr, '');
+    assert.equal(mine.status, 0);
+    const theirs = getfattr(root, ['shadow', 'info']);
+    assert.ok(theirs.includes('\\012line'), 'the tree really has the odd names');
+    assert.ok(theirs.includes('system.posix_acl_default='));
+    assert.ok(theirs.includes('trusted.link='));
+    assert.ok(theirs.includes('user.empty=0s\n'));
+    assert.equal(mine.stdout.toString('latin1'), theirs.toString('latin1'));
+  });
+
+  it('prints the same for the root itself, for a single file, a link and a nested directory given as paths', () => {
+    for (const paths of [['.'], ['shadow/var/www/html/index.php'], ['shadow/link-out'], ['shadow/var/www']]) {
+      const mine = walker(root, paths);
+      assert.equal(mine.status, 0, mine.stderr);
+      assert.equal(mine.stdout.toString('latin1'), getfattr(root, paths).toString('latin1'), paths.join(','));
+    }
+  });
+
+  it('skips excluded subtrees without walking them', () => {
+    const mine = walker(root, ['shadow'], ['shadow/var/lib', 'shadow/var/www/html']).stdout.toString('latin1');
+    assert.ok(!mine.includes('shadow/var/lib'));
+    assert.ok(!mine.includes('shadow/var/www/html'));
+    assert.ok(mine.includes('# file: shadow/var/www\n'));
+  });
+
+  it('reports a missing path and a path through a link as warnings with exit 1, and still prints the rest', () => {
+    const mine = walker(root, ['shadow/nope', 'shadow/link-in/html', 'info']);
+    assert.equal(mine.status, 1);
+    assert.match(mine.stderr, /shadow\/nope: No such file or directory/);
+    assert.match(mine.stderr, /shadow\/link-in\/html: a component is not a directory/);
+    assert.equal(mine.stdout.toString('utf8'), '# file: info/siteinfo\nuser.info=0saQ==\n\n');
+  });
+
+  it("with symlinks_only, prints exactly getfattr's blocks of the symlinks, also for a link given as a path", () => {
+    const blocksOf = (dump: string): string[] => dump.split('\n\n').filter((block) => block.startsWith('# file: '));
+    const links = ['shadow/link-out', 'shadow/link-in', 'shadow/zero-link'];
+    const expected = blocksOf(getfattr(root, ['shadow', 'info']).toString('latin1')).filter((block) =>
+      links.some((link) => block.startsWith(`# file: ${link}\n`)),
+    );
+    assert.equal(expected.length, 1, 'of the links, only link-out has an attribute');
+    const mine = walker(root, ['shadow', 'info'], [], true);
+    assert.equal(mine.status, 0, mine.stderr);
+    assert.deepEqual(blocksOf(mine.stdout.toString('latin1')), expected);
+    assert.deepEqual(blocksOf(walker(root, ['shadow/link-out'], [], true).stdout.toString('latin1')), expected);
+    assert.deepEqual(blocksOf(walker(root, ['shadow/var/www/html/index.php'], [], true).stdout.toString('latin1')), []);
+  });
+
+  it('fails with exit 2, not the "some entries unreadable" 1, when something unexpected breaks it', () => {
+    const broken = walker(join(root, 'no-such-root'), ['shadow']);
+    assert.equal(broken.status, 2);
+    assert.match(broken.stderr, /FileNotFoundError/);
+  });
+
+  it('capture writes the manifest the getfattr-based capture wrote (UTF-8 names, empty values as bare names)', async () => {
+    const manifestFile = join(root, 'manifest.dump');
+    const service = new FsAttributesService(new ProcessRunner());
+    const captured = await service.capture({
+      root,
+      paths: ['shadow', 'info'],
+      exclude: ['shadow/var/lib'],
+      manifestFile,
+    });
+    const reader = new DumpBlockReader();
+    let expected = '';
+    const take = (block: ReturnType<DumpBlockReader['push']>): void => {
+      if (block && !block.path.startsWith('shadow/var/lib') && !isMangledName(block.path))
+        expected += formatBlock(block);
+    };
+    for (const line of getfattr(root, ['shadow', 'info']).toString('utf8').split('\n')) take(reader.push(line));
+    take(reader.end());
+    assert.equal(readFileSync(manifestFile, 'utf8'), expected);
+    assert.ok(expected.includes('\nuser.empty\n'));
+    assert.equal(captured.warnings.length, 1, JSON.stringify(captured.warnings));
+    assert.match(captured.warnings[0], /not valid UTF-8/);
+  });
+});
+
+/**
+ * `apply` runs setfattr by path, on a restored tree only the service can reach (nobody races it), but that tree can hold
+ * links restored from the backup: nothing may be read or set through them.
+ */
+describe('apply on a restored tree that holds a link to a directory outside', () => {
+  let work: string;
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'attr-apply-links-'));
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('neither looks for a default ACL nor sets attributes through the link', async () => {
+    const outsideDir = join(work, 'outside', 'www');
+    mkdirSync(outsideDir, { recursive: true });
+    writeFileSync(join(outsideDir, 'x'), 'outside\n');
+    setfacl('-d', '-m', 'u:1001:rwx', outsideDir);
+    const restored = join(work, 'restored');
+    mkdirSync(join(restored, 'shadow'), { recursive: true });
+    symlinkSync(join(work, 'outside'), join(restored, 'shadow', 'var'));
+    const manifestFile = join(work, 'manifest.dump');
+    writeFileSync(manifestFile, '# file: shadow/var/www/x\nuser.evil=0sAQ==\n\n');
+
+    const service = new FsAttributesService(new ProcessRunner());
+    const result = await service.apply({
+      root: restored,
+      manifestFile,
+      onlyPaths: ['shadow/var/www/x'],
+      workDir: work,
+    });
+    assert.equal(result.applied, 0);
+    assert.ok(!result.warnings.some((w) => /default ACL/.test(w)), JSON.stringify(result.warnings));
+    assert.ok(
+      result.warnings.some((w) => /"shadow\/var" is not a directory/.test(w)),
+      JSON.stringify(result.warnings),
+    );
+    const outsideAttrs = execFileSync('getfattr', ['--dump', '--match=-', join(outsideDir, 'x')], { encoding: 'utf8' });
+    assert.ok(!outsideAttrs.includes('user.evil'));
+  });
+});

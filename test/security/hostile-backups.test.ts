@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { childProcesses, fingerprint, plantSentinel, startSwapRacer } from '../support/hostile-tenant';
+import { runJob, type JobBody } from '../support/jobs';
+import { startTestApp, tempDir, type TestApp } from '../support/test-app';
+
+/** An attribute only the tree outside every site carries: it must never appear in a site's or the server's manifest. */
+const OUTSIDE_XATTR = 'user.outside-sentinel';
+
+/**
+ * A site owner against backups, the attribute capture included (it reads every file's xattrs and ACLs as root), and
+ * against a server backup that an operator pointed into a site (SERVER_BACKUP_EXTRA_PATHS): planted links to files
+ * and directories outside, a link to /dev/zero, a FIFO, a hardlink to a root file, and a racer swapping a directory
+ * of the site for a link to a directory outside (with the same names, carrying xattrs) hundreds of times while
+ * backups run. The manifests must never hold the outside attributes, the outside tree must stay byte-identical, every
+ * job must end, and the service must still answer.
+ */
+describe('security: backups and the attribute capture against a hostile site owner', () => {
+  const root = tempDir('sec-backups-');
+  const outside = join(root, 'outside');
+  const server = join(root, 'server');
+  let t: TestApp;
+  let sentinel: string[];
+
+  const site = (n: number, rel = ''): string => join(t.config.virtualRoot, `site${n}`, rel);
+  const write = (path: string, text: string): void => {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, text);
+  };
+  /** `dirs` directories of `files` files each under `dir`, every one of them carrying `xattr` when given. */
+  const tree = (dir: string, dirs: number, files: number, xattr?: string): void => {
+    for (let d = 0; d < dirs; d++) {
+      for (let f = 0; f < files; f++) write(join(dir, `d${d}`, `f${f}`), `${d}/${f}\n`);
+    }
+    if (xattr) execFileSync('find', [dir, '-exec', 'setfattr', '-n', xattr, '-v', 'outside', '{}', '+']);
+  };
+  const manifestOf = (key: string): string =>
+    readFileSync(join(t.config.dataPath('duplicity', 'attributes', key), 'attributes.dump'), 'latin1');
+  const untouched = async (): Promise<void> => {
+    assert.deepEqual(await fingerprint(outside), sentinel, 'the tree outside every site is unchanged');
+    assert.equal((await t.http().get('/readyz')).status, 200, 'the service still answers');
+    assert.deepEqual(await childProcesses(), [], 'no tool the jobs ran is left running');
+  };
+  /** Links, a FIFO, a /dev/zero link and a hardlink to a root-only file, planted in `dir`. */
+  const plantTraps = (dir: string): void => {
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(join(outside, 'secret'), join(dir, 'link-to-secret'));
+    symlinkSync(join(outside, 'xattrs'), join(dir, 'link-to-dir'));
+    symlinkSync('/dev/zero', join(dir, 'zero'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+  };
+
+  before(async () => {
+    await plantSentinel(outside);
+    tree(join(outside, 'xattrs'), 10, 50, OUTSIDE_XATTR);
+    sentinel = await fingerprint(outside);
+    write(join(server, 'var/log/mailer_table'), 'user@example.com site1\n');
+    execFileSync('setfattr', ['-n', 'user.server', '-v', 'mailer', join(server, 'var/log/mailer_table')]);
+    t = await startTestApp(
+      {
+        DUPLICITY_TARGET: `file://${root}/target`,
+        SERVER_BACKUP_ROOT: server,
+        SERVER_BACKUP_EXTRA_PATHS: join(root, 'virtual', 'site3', 'shadow', 'var', 'shared'),
+      },
+      root,
+    );
+    for (const n of [1, 2, 3]) {
+      write(site(n, 'shadow/var/www/html/index.html'), `site${n}\n`);
+      write(site(n, 'info/current/siteinfo'), `domain = site${n}.example\n`);
+      execFileSync('setfattr', ['-n', 'user.site', '-v', `site${n}`, site(n, 'shadow/var/www/html/index.html')]);
+    }
+  });
+  after(() => t.close());
+
+  it('planted links, a FIFO and a /dev/zero link: the backup ends, links stay links, nothing outside is read', async () => {
+    plantTraps(site(1, 'shadow/var/www/html/traps'));
+    const job = await runJob(t, '/v1/sites/site1/backups', { level: 'full' });
+    assert.equal(job.status, 'succeeded', JSON.stringify(job));
+    const manifest = manifestOf('site1');
+    assert.match(manifest, /^# file: shadow\/var\/www\/html\/index.html\nuser.site=/m, 'the capture ran');
+    assert.ok(!manifest.includes(OUTSIDE_XATTR));
+    const point = job.result?.restorePoint as string;
+    const restore = await runJob(t, '/v1/sites/site1/restores', {
+      restorePoint: point,
+      paths: ['shadow/var/www/html'],
+    });
+    assert.equal(restore.status, 'succeeded', JSON.stringify(restore));
+    const staged = join(restore.result?.destination as string, 'shadow/var/www/html/traps');
+    for (const name of ['link-to-secret', 'link-to-dir', 'zero']) {
+      assert.ok(lstatSync(join(staged, name)).isSymbolicLink(), `${name} is kept as a link, not what it points to`);
+    }
+    await untouched();
+  });
+
+  it('a racer swapping a site directory for a link to an outside tree with xattrs never gets them into the manifest', async () => {
+    tree(site(2, 'shadow/var/www/html/sub'), 20, 100);
+    const racer = await startSwapRacer(site(2, 'shadow/var/www/html/sub'), join(outside, 'xattrs'), { maxMs: 120_000 });
+    const jobs: JobBody[] = [];
+    const manifests: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        jobs.push(await runJob(t, '/v1/sites/site2/backups', { level: i === 0 ? 'full' : 'incremental' }));
+        manifests.push(manifestOf('site2'));
+      }
+    } finally {
+      const { rounds } = await racer.stop();
+      assert.ok(rounds >= 100, `the racer swapped ${rounds} times`);
+    }
+    for (const job of jobs) assert.equal(job.status, 'succeeded', JSON.stringify(job));
+    for (const manifest of manifests) {
+      assert.match(manifest, /user.site=/, 'the capture ran');
+      assert.ok(!manifest.includes(OUTSIDE_XATTR), 'no attribute of a file outside the site is captured');
+    }
+    await untouched();
+  });
+
+  it('a server backup pointed into a site: traps, a hardlink to a root file and a racer never reach outside', async () => {
+    const shared = site(3, 'shadow/var/shared');
+    plantTraps(shared);
+    linkSync(join(outside, 'victim'), join(shared, 'hardlink-to-victim'));
+    tree(join(shared, 'sub'), 20, 100);
+    const racer = await startSwapRacer(join(shared, 'sub'), join(outside, 'xattrs'), { maxMs: 120_000 });
+    const jobs: JobBody[] = [];
+    const manifests: string[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        jobs.push(await runJob(t, '/v1/server/backups', { level: i === 0 ? 'full' : 'incremental' }));
+        manifests.push(manifestOf('server'));
+      }
+    } finally {
+      const { rounds } = await racer.stop();
+      assert.ok(rounds >= 100, `the racer swapped ${rounds} times`);
+      // The tenant's hardlink raises the victim's link count; it is theirs to remove, not a change by the service.
+      rmSync(join(shared, 'hardlink-to-victim'));
+    }
+    for (const job of jobs) assert.equal(job.status, 'succeeded', JSON.stringify(job));
+    for (const manifest of manifests) {
+      assert.match(manifest, /var\/log\/mailer_table\nuser.server=/, 'the capture ran');
+      assert.ok(!manifest.includes(OUTSIDE_XATTR), 'no attribute of a file outside the site is captured');
+    }
+    assert.ok(existsSync(join(shared, 'sub')), 'the racer put the directory back');
+    await untouched();
+  });
+});

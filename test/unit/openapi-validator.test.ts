@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createServer } from 'node:http';
+import request from 'supertest';
 import { validateResponse, type ObservedResponse } from '../support/openapi-validator';
+import { observed } from '../support/test-app';
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
 const PROBLEM_TYPE = { 'content-type': 'application/problem+json; charset=utf-8' };
@@ -61,6 +64,18 @@ describe('the spec check of test responses', () => {
     validateResponse(answer({ ...log, text: '' }));
     validateResponse(answer({ ...log, text: 'a line\n' }));
     assert.throws(() => validateResponse(answer({ text: '' })), /the spec describes a body, none came/);
+  });
+
+  it("gets an empty text answer through the HTTP client as the empty string, as a queued job's log comes", async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '0' });
+      res.end();
+    });
+    const test = request(server).get(`/v1/jobs/${JOB.id}/log`);
+    const res = await test;
+    const seen = observed(test, res);
+    assert.equal(seen.text, '');
+    validateResponse(seen);
   });
 
   it('accepts a described answer, errors included', () => {

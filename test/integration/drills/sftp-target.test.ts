@@ -101,6 +101,14 @@ describe('drill: an sftp target (loopback sshd)', () => {
 
   it('with sshd down, one job probes with backoff while the jobs queued behind it wait; all succeed once it is back', async () => {
     await sshd.kill();
+    try {
+      await heldWhileDown();
+    } finally {
+      if (!sshd.running) await sshd.start(); // the next test needs the target up, whatever happened here
+    }
+  });
+
+  async function heldWhileDown(): Promise<void> {
     const first = await backup('site1');
     assert.equal(first.status, 202, first.text);
     await waitUntil('the first job to retry the target', async () =>
@@ -127,7 +135,7 @@ describe('drill: an sftp target (loopback sshd)', () => {
       assert.equal(job.status, 'succeeded', JSON.stringify(job));
       if (id !== first.body.id) assert.ok(job.startedAt! >= back, 'a held job started only once the target was back');
     }
-  });
+  }
 
   it(`sshd killed in the middle of an upload (${SFTP_ROUNDS} round(s)): the job retries, repairs the chain, every point restores`, async (ctx) => {
     const big = join(t.config.virtualRoot, 'site2', 'shadow', 'big.bin');

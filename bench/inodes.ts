@@ -142,7 +142,19 @@ async function timedJob(
   const cpuMs = cpuOf(service.child.pid!).childrenMs - cpuBefore;
   const latencies = await poll.stop();
   if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
+  process.stderr.write(`  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}\n`);
   return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs };
+}
+
+/** Where a job's time went: each step's duration, so a gap to the hand command can be placed. */
+function stepTimes(job: Record<string, unknown>): string {
+  const steps = (job.steps ?? []) as Array<{ name: string; startedAt: string | null; finishedAt: string | null }>;
+  const span = (from: string | null, to: string | null) =>
+    from && to ? `${Date.parse(to) - Date.parse(from)} ms` : '-';
+  return [
+    ...steps.map((step) => `${step.name} ${span(step.startedAt, step.finishedAt)}`),
+    `queued ${span(job.createdAt as string, job.startedAt as string)}`,
+  ].join(', ');
 }
 
 async function newestPoint(service: ServiceProcess, provider: string): Promise<string> {
@@ -224,24 +236,32 @@ async function benchDuplicity(root: string, rounds: number, files: number, rows:
       hand.reset();
       rmSync(join(root, 'api'), { recursive: true, force: true });
       rmSync(join(root, 'data', 'duplicity', 'archive'), { recursive: true, force: true });
-      const handFull = await hand.backup('full');
+      // The side that goes second pays for the first one's writeback: odd rounds run the API first.
+      const both = async <H, A>(handRun: () => Promise<H>, apiRun: () => Promise<A>): Promise<[H, A]> => {
+        if (round % 2 === 0) return [await handRun(), await apiRun()];
+        const apiTimed = await apiRun();
+        return [await handRun(), apiTimed];
+      };
       record(
         rows,
         'duplicity',
         'full',
-        handFull,
-        await timedJob(service, '/v1/sites/site1/backups', { level: 'full' }),
+        ...(await both(
+          () => hand.backup('full'),
+          () => timedJob(service, '/v1/sites/site1/backups', { level: 'full' }),
+        )),
       );
       // Sets are named by the second: change the files in a later one.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       changeShare(dirs, round);
-      const handInc = await hand.backup('incremental');
       record(
         rows,
         'duplicity',
         'incremental',
-        handInc,
-        await timedJob(service, '/v1/sites/site1/backups', { level: 'incremental' }),
+        ...(await both(
+          () => hand.backup('incremental'),
+          () => timedJob(service, '/v1/sites/site1/backups', { level: 'incremental' }),
+        )),
       );
       const dest = join(root, 'hand-restore');
       const point = await newestPoint(service, 'duplicity');

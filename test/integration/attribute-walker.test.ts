@@ -9,6 +9,7 @@ import { ProcessRunner } from '../../src/common/process/process-runner';
 import { DumpBlockReader, formatBlock, isMangledName } from '../../src/providers/fs-attributes/attribute-dump';
 import { ATTRIBUTE_WALKER_SCRIPT } from '../../src/providers/fs-attributes/attribute-walker';
 import { FsAttributesService } from '../../src/providers/fs-attributes/fs-attributes.service';
+import { startSwapRacer } from '../support/hostile-tenant';
 
 const setfattr = (...args: string[]): void => void execFileSync('setfattr', args);
 const setfacl = (...args: string[]): void => void execFileSync('setfacl', args);
@@ -19,7 +20,7 @@ function walker(
   exclude: string[] = [],
   symlinksOnly = false,
 ): { stdout: Buffer; stderr: string; status: number } {
-  const result = spawnSync('python3', ['-c', ATTRIBUTE_WALKER_SCRIPT], {
+  const result = spawnSync('python3', ['-I', '-S', '-c', ATTRIBUTE_WALKER_SCRIPT], {
     input: JSON.stringify({ root, paths, exclude, symlinks_only: symlinksOnly }),
     maxBuffer: 256 * 1024 * 1024,
   });
@@ -137,6 +138,30 @@ describe('attribute walker: the same dump as getfattr, by descriptor', () => {
     assert.deepEqual(blocksOf(walker(root, ['shadow/var/www/html/index.php'], [], true).stdout.toString('latin1')), []);
   });
 
+  it('with symlinks_only, leaves out excluded subtrees, also ones whose names hold pattern characters', () => {
+    const odd = join(root, 'shadow', 'var', 'www', 'c[ache]*?');
+    mkdirSync(odd, { recursive: true });
+    symlinkSync('x', join(odd, 'in-odd'));
+    setfattr('-h', '-n', 'trusted.odd', '-v', '1', join(odd, 'in-odd'));
+    try {
+      const all = walker(root, ['shadow'], [], true).stdout.toString('latin1');
+      assert.match(all, /# file: shadow\/var\/www\/c\[ache\]\*\?\/in-odd\ntrusted.odd=/);
+      const excluded = walker(root, ['shadow'], ['shadow/var/www/c[ache]*?', 'shadow/link-out'], true);
+      assert.equal(excluded.status, 0, excluded.stderr);
+      assert.ok(!excluded.stdout.toString('latin1').includes('in-odd'), 'the excluded directory is not read');
+      assert.ok(!excluded.stdout.toString('latin1').includes('link-out'), 'an excluded link is not read');
+      // A pattern character must not widen the exclusion: `c[ache]*?` does not leave out `ca`.
+      mkdirSync(join(root, 'shadow', 'var', 'www', 'ca'));
+      symlinkSync('y', join(root, 'shadow', 'var', 'www', 'ca', 'kept'));
+      setfattr('-h', '-n', 'trusted.kept', '-v', '1', join(root, 'shadow', 'var', 'www', 'ca', 'kept'));
+      const kept = walker(root, ['shadow'], ['shadow/var/www/c[ache]*?'], true).stdout.toString('latin1');
+      assert.match(kept, /# file: shadow\/var\/www\/ca\/kept\ntrusted.kept=/);
+    } finally {
+      rmSync(odd, { recursive: true, force: true });
+      rmSync(join(root, 'shadow', 'var', 'www', 'ca'), { recursive: true, force: true });
+    }
+  });
+
   it('fails with exit 2, not the "some entries unreadable" 1, when something unexpected breaks it', () => {
     const broken = walker(join(root, 'no-such-root'), ['shadow']);
     assert.equal(broken.status, 2);
@@ -204,5 +229,56 @@ describe('apply on a restored tree that holds a link to a directory outside', ()
     );
     const outsideAttrs = execFileSync('getfattr', ['--dump', '--match=-', join(outsideDir, 'x')], { encoding: 'utf8' });
     assert.ok(!outsideAttrs.includes('user.evil'));
+  });
+});
+
+/**
+ * With symlinks_only, GNU find lists the links and the walker reads each from its parent opened by descriptor: a
+ * tenant swapping a directory for a link to an outside tree of links (with root's trusted.* attributes, which links
+ * can carry) may make find print names outside, but the walker must never read them.
+ */
+describe('attribute walker, symlinks_only, against a directory swapped for a link mid-walk', () => {
+  const root = mkdtempSync(join(tmpdir(), 'attr-walker-race-'));
+  const outside = join(root, 'outside');
+  const site = join(root, 'site');
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('never prints an attribute of a link outside the site', async () => {
+    for (const base of [outside, join(site, 'shadow', 'sub')]) {
+      for (let d = 0; d < 20; d++) {
+        mkdirSync(join(base, `d${d}`), { recursive: true });
+        for (let f = 0; f < 20; f++) symlinkSync('target', join(base, `d${d}`, `l${f}`));
+      }
+    }
+    execFileSync('find', [
+      outside,
+      '-type',
+      'l',
+      '-exec',
+      'setfattr',
+      '-h',
+      '-n',
+      'trusted.outside',
+      '-v',
+      '1',
+      '{}',
+      '+',
+    ]);
+    execFileSync('find', [site, '-type', 'l', '-exec', 'setfattr', '-h', '-n', 'trusted.inside', '-v', '1', '{}', '+']);
+    const racer = await startSwapRacer(join(site, 'shadow', 'sub'), outside, { maxMs: 60_000 });
+    let inside = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        const run = walker(site, ['shadow'], [], true);
+        assert.ok(run.status === 0 || run.status === 1, run.stderr);
+        const dump = run.stdout.toString('latin1');
+        assert.ok(!dump.includes('trusted.outside'), 'no attribute of a link outside the site is printed');
+        inside += dump.split('trusted.inside').length - 1;
+      }
+    } finally {
+      const { rounds } = await racer.stop();
+      assert.ok(rounds >= 20, `the racer swapped ${rounds} times`);
+    }
+    assert.ok(inside > 0, 'the links inside were read while the racer ran');
   });
 });

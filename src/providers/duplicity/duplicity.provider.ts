@@ -107,7 +107,21 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
   private async backupOnce(request: BackupRequest, context: JobContext, clockAt: () => number): Promise<BackupOutcome> {
     const { subject } = request;
     const notes: string[] = [];
-    const repair = await this.repairChain(subject, context);
+    // The attribute capture reads only the site; the chain check only the target and the archive dir (over ssh for a
+    // remote target, seconds) and then perhaps waits for the next second. Neither needs the other: they run side by
+    // side, and duplicity starts once both are done.
+    context.progress({ phase: 'capture-attributes', percent: null, bytes: null });
+    const [repairDone, captureDone] = await Promise.allSettled([
+      this.repairChain(subject, context).then(async (repair) => {
+        await this.startAfterNewestSet(repair.newestTime, context, clockAt);
+        return repair;
+      }),
+      this.captureManifest(subject, context),
+    ]);
+    if (repairDone.status === 'rejected') throw repairDone.reason;
+    if (captureDone.status === 'rejected') throw captureDone.reason;
+    const repair = repairDone.value;
+    const captured = captureDone.value;
     notes.push(...repair.notes);
     let level = request.level;
     if (level === 'incremental') {
@@ -119,31 +133,8 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       }
     }
 
-    context.progress({ phase: 'capture-attributes', percent: null, bytes: null });
-    const manifestDir = this.manifestDir(subject);
-    await mkdir(manifestDir, { recursive: true, mode: 0o700 });
-    const manifestFile = join(manifestDir, ATTRIBUTES_FILE);
-    const previousMtime = await stat(manifestFile).then(
-      (stats) => Math.floor(stats.mtimeMs / 1000),
-      () => null,
-    );
-    const captured = await this.attributes.capture({
-      root: subject.root,
-      paths: subject.include.map((path) => relative(subject.root, path)),
-      exclude: subject.exclude.map((path) => relative(subject.root, path)),
-      manifestFile,
-      signal: context.signal,
-    });
-    // duplicity sees a change only in a file's whole-second mtime (or its size): a manifest rewritten in the second
-    // the previous one was written, at the same size, would not be backed up again, and a restore would re-apply
-    // the older attributes. Move its mtime past the previous one's.
-    const mtime = Math.floor((await stat(manifestFile)).mtimeMs / 1000);
-    if (previousMtime !== null && mtime <= previousMtime)
-      await utimes(manifestFile, previousMtime + 1, previousMtime + 1);
-    context.log(`captured extended attributes and ACLs of ${captured.entries} file(s)`);
-    captured.warnings.forEach((warning) => context.log(`warning: ${warning}`));
-
     context.progress({ phase: 'backup' });
+    const manifestDir = this.manifestDir(subject);
     const selection = [
       ...subject.exclude.flatMap((path) => ['--exclude', path]),
       '--include',
@@ -154,7 +145,6 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     ];
     let statistics: Record<string, string | number> = {};
     const errors: DuplicityRecord[] = [];
-    await this.startAfterNewestSet(repair.newestTime, context, clockAt);
     // `--verbosity notice`: info would make duplicity format a record per file (and this service parse it), which
     // doubled the time of a 50,000-file restore; notice still carries errors, warnings and the closing statistics.
     const result = await this.duplicity(
@@ -188,6 +178,33 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       warnings: captured.warnings,
       notes,
     };
+  }
+
+  /** Writes the subject's attribute manifest, which the backup then holds beside the subject's files. */
+  private async captureManifest(subject: BackupSubject, context: JobContext): Promise<{ warnings: string[] }> {
+    const manifestDir = this.manifestDir(subject);
+    await mkdir(manifestDir, { recursive: true, mode: 0o700 });
+    const manifestFile = join(manifestDir, ATTRIBUTES_FILE);
+    const previousMtime = await stat(manifestFile).then(
+      (stats) => Math.floor(stats.mtimeMs / 1000),
+      () => null,
+    );
+    const captured = await this.attributes.capture({
+      root: subject.root,
+      paths: subject.include.map((path) => relative(subject.root, path)),
+      exclude: subject.exclude.map((path) => relative(subject.root, path)),
+      manifestFile,
+      signal: context.signal,
+    });
+    // duplicity sees a change only in a file's whole-second mtime (or its size): a manifest rewritten in the second
+    // the previous one was written, at the same size, would not be backed up again, and a restore would re-apply
+    // the older attributes. Move its mtime past the previous one's.
+    const mtime = Math.floor((await stat(manifestFile)).mtimeMs / 1000);
+    if (previousMtime !== null && mtime <= previousMtime)
+      await utimes(manifestFile, previousMtime + 1, previousMtime + 1);
+    context.log(`captured extended attributes and ACLs of ${captured.entries} file(s)`);
+    captured.warnings.forEach((warning) => context.log(`warning: ${warning}`));
+    return { warnings: captured.warnings };
   }
 
   /**

@@ -31,6 +31,7 @@ import {
   percentile,
   printTable,
   settle,
+  stepTimes,
   timeCommand,
   timedByHand,
 } from './support';
@@ -144,17 +145,6 @@ async function timedJob(
   if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
   process.stderr.write(`  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}\n`);
   return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs };
-}
-
-/** Where a job's time went: each step's duration, so a gap to the hand command can be placed. */
-function stepTimes(job: Record<string, unknown>): string {
-  const steps = (job.steps ?? []) as Array<{ name: string; startedAt: string | null; finishedAt: string | null }>;
-  const span = (from: string | null, to: string | null) =>
-    from && to ? `${Date.parse(to) - Date.parse(from)} ms` : '-';
-  return [
-    ...steps.map((step) => `${step.name} ${span(step.startedAt, step.finishedAt)}`),
-    `queued ${span(job.createdAt as string, job.startedAt as string)}`,
-  ].join(', ');
 }
 
 async function newestPoint(service: ServiceProcess, provider: string): Promise<string> {

@@ -171,7 +171,20 @@ export async function timedServiceJob(
   const ms = performance.now() - started;
   const cpuMs = cpuOf(service.child.pid!).childrenMs - cpuBefore;
   if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
+  process.stderr.write(`  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}\n`);
   return { ms, cpuMs, result: state.result as Record<string, unknown> };
+}
+
+/** Where a job's time went: each step's duration, so a gap to the hand command can be placed. */
+export function stepTimes(job: Record<string, unknown>): string {
+  const steps = (job.steps ?? []) as Array<{ name: string; startedAt: string | null; finishedAt: string | null }>;
+  const span = (from: string | null, to: string | null) =>
+    from && to ? `${Date.parse(to) - Date.parse(from)} ms` : '-';
+  return [
+    ...steps.map((step) => `${step.name} ${span(step.startedAt, step.finishedAt)}`),
+    `queued ${span(job.createdAt as string, job.startedAt as string)}`,
+    `created to finished ${span(job.createdAt as string, job.finishedAt as string)}`,
+  ].join(', ');
 }
 
 /** Starts a backup of site1 through the API and waits for it as a caller would; resolves with its wall time in ms. */

@@ -37,8 +37,9 @@ describe('FsAttributesService.capture (fake attribute walker)', () => {
 
     const request = runner.requests[0];
     assert.equal(request.command, 'python3');
-    assert.equal(request.args[0], '-c');
-    assert.match(request.args[1], /O_NOFOLLOW/);
+    // -I -S: the standard library only, and no PYTHON* variable of the environment reaches a root process.
+    assert.deepEqual(request.args.slice(0, 3), ['-I', '-S', '-c']);
+    assert.match(request.args[3], /O_NOFOLLOW/);
     const input = JSON.parse(request.input ?? '') as { root: string; paths: string[]; exclude: string[] };
     assert.deepEqual(input.root, join(dir, 'site'));
     assert.deepEqual(input.paths, ['shadow', 'info']);

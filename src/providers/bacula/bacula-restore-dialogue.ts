@@ -23,14 +23,16 @@ export interface RestoreSelection {
 }
 
 /**
- * The `restore` dialogue with the director: the chain's jobs, the paths marked in its file tree (checked first by a dry
- * run), and the Restore job queued into `staging`. Returns the queued JobId and how many files were selected.
+ * The `restore` dialogue with the director: the chain's jobs, the paths marked in its file tree, and the Restore job
+ * queued into `staging`. Returns the queued JobId and how many files were selected. `withdraw` cancels a queued job
+ * and resolves once the director has ended it.
  */
 export async function queueRestore(
   bconsole: BconsoleClient,
   request: RestoreSelection,
   commandOptions: BconsoleOptions,
   context: JobContext,
+  withdraw: (jobId: number) => Promise<void>,
 ): Promise<{ jobId: number; expectedFiles: number | null }> {
   const { point, paths, absolute, jobIds, staging, client } = request;
   const base =
@@ -44,30 +46,33 @@ export async function queueRestore(
   const options = { ...commandOptions, timeoutMs: LONG_COMMAND_MS };
 
   context.progress({ phase: 'select' });
-  let expectedFiles: number | null = null;
-  if (absolute.length > 0) {
-    // The dialogue cannot branch on the director's answers, and a `cd` that fails leaves the previous directory
-    // current, where `mark` could pick the wrong file: so first a dry run that only checks every path is there.
-    const dry = parseRestoreSelection(await bconsole.command([base, ...selection, 'done', 'no'], options));
-    const missing = paths.filter((_path, index) => {
-      const [, cd, mark] = dry.steps.slice(index * 3, index * 3 + 3);
-      const dir = posix.dirname(absolute[index]);
-      return !cd?.reply.includes(`cwd is: ${dir === '/' ? '/' : `${dir}/`}`) || markedCount(mark?.reply ?? '') === 0;
-    });
-    if (dry.steps.length < selection.length) {
-      throw new JobFailure('bacula-restore-refused', `The director did not open the file selection for ${point.id}.`);
-    }
-    if (missing.length > 0) {
-      throw new JobFailure(
-        'bacula-restore-path-not-found',
-        `Not in restore point ${point.id}: ${missing.map((path) => JSON.stringify(path)).join(', ')}.`,
-      );
-    }
-  }
   const lines = absolute.length > 0 ? [`${base} yes`, ...selection, 'done'] : [`${base} all done yes`];
   context.log(`bconsole: ${lines[0]}${absolute.length ? ` (+ ${absolute.length} path(s) marked)` : ''}`);
+  // One dialogue: each one builds the director's file tree of the whole chain (seconds for a big site). bconsole
+  // feeds its lines without waiting for the replies, so the dialogue cannot branch on them, and a `cd` that fails
+  // leaves `/` current, where `mark` could pick another entry of that name: the transcript is checked afterwards,
+  // and a restore queued from a selection that went wrong is cancelled before anything is moved out of staging.
   const chosen = parseRestoreSelection(await bconsole.command(lines, options));
-  expectedFiles = chosen.selectedFiles;
+  const missing = paths.filter((_path, index) => {
+    const [, cd, mark] = chosen.steps.slice(index * 3, index * 3 + 3);
+    const dir = posix.dirname(absolute[index]);
+    return !cd?.reply.includes(`cwd is: ${dir === '/' ? '/' : `${dir}/`}`) || markedCount(mark?.reply ?? '') === 0;
+  });
+  const refused = chosen.steps.length < selection.length;
+  if ((refused || missing.length > 0) && chosen.jobId !== null) {
+    context.log(`cancelling Bacula JobId ${chosen.jobId}: its file selection did not go as asked`);
+    await withdraw(chosen.jobId);
+  }
+  if (refused) {
+    throw new JobFailure('bacula-restore-refused', `The director did not open the file selection for ${point.id}.`);
+  }
+  if (missing.length > 0) {
+    throw new JobFailure(
+      'bacula-restore-path-not-found',
+      `Not in restore point ${point.id}: ${missing.map((path) => JSON.stringify(path)).join(', ')}.`,
+    );
+  }
+  const expectedFiles = chosen.selectedFiles;
   if (chosen.jobId === null) {
     throw new JobFailure(
       'bacula-restore-refused',

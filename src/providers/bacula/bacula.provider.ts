@@ -238,14 +238,14 @@ export class BaculaProvider implements BackupProvider {
     await this.installResources(context, null);
 
     const staging = join(destination, `.bacula-restore-${randomBytes(6).toString('hex')}`);
-    const chosen = await queueRestore(
-      this.bconsole,
-      { point, paths, absolute, jobIds, staging, client: this.config.bacula.client },
-      this.commandOptions(context),
-      context,
-    );
-
     try {
+      const chosen = await queueRestore(
+        this.bconsole,
+        { point, paths, absolute, jobIds, staging, client: this.config.bacula.client },
+        this.commandOptions(context),
+        context,
+        (jobId) => this.cancelAndWait(jobId, context),
+      );
       const { record, log } = await this.follower.follow(chosen.jobId, context, { kind: 'restore' });
       const warnings = this.follower.judge(record, log, context, 'restore');
       context.progress({ phase: 'move' });
@@ -263,6 +263,14 @@ export class BaculaProvider implements BackupProvider {
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /** Cancels a job this run queued and waits until the director has ended it (so it writes nothing more). */
+  private async cancelAndWait(jobId: number, context: JobContext): Promise<void> {
+    context.log(`bconsole: ${tail(await this.bconsole.command([`cancel jobid=${jobId} yes`]))}`);
+    await this.bconsole
+      .command([`wait jobid=${jobId}`], { timeoutMs: CANCEL_GRACE_MS, onSpawn: (pid) => context.trackPid(pid) })
+      .catch((error: unknown) => context.log(`wait jobid=${jobId} after the cancel: ${reasonOf(error)}`));
   }
 
   /** Cancels a Bacula job of the subject that a dead run of the service left queued or running. */

@@ -252,6 +252,29 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
       assert.deepEqual(await readdir(destination), []);
     });
 
+    it('cancels a restore queued from a selection that went wrong, before anything leaves staging', async () => {
+      // `cd` into a missing directory leaves `/` current, where `mark <top>` marks the whole tree: the director queues
+      // that restore, and the provider must cancel it and keep nothing of it.
+      const top = site().split('/')[1];
+      const destination = await newDestination();
+      const context = jobContext(work());
+      const error = await rejection(() =>
+        provider.restore(
+          { subject: siteSubject(site(), 'site1'), point: listed[0], paths: [`nope/${top}`], destination },
+          context,
+        ),
+      );
+      assert.ok(error instanceof JobFailure);
+      assert.equal(error.code, 'bacula-restore-path-not-found');
+      assert.ok(
+        context.logs.some((line) => /^cancelling Bacula JobId \d+: its file selection/.test(line)),
+        context.logs.join('\n'),
+      );
+      assert.deepEqual(await readdir(destination), []);
+      const jobs = await harness.bconsole(['list jobs']);
+      assert.doesNotMatch(jobs, /\| R\s+\|[^\n]*\| R\s+\|\s*$/m, 'no restore job still running');
+    });
+
     it('a wildcard character in a path name matches only that name', async () => {
       await writeFile(join(site(), 'shadow/tmp/st*r'), 'star\n');
       await writeFile(join(site(), 'shadow/tmp/stXr'), 'not me\n');

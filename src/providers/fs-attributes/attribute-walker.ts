@@ -88,6 +88,20 @@ def dump_dir(path, fd):
     if not links_only:
         dump(path, fd, True)
 
+def open_below(fd, parts):
+    """A new descriptor of the directory reached from fd through parts, each opened O_NOFOLLOW from the one before it:
+    a component that is a link (or not a directory) raises OSError, and no descriptor is left open."""
+    fd = os.dup(fd)
+    try:
+        for part in parts:
+            next_fd = os.open(part, DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
 def inside_exclude(rel):
     return any(e == b'.' or rel == e or rel.startswith(e + b'/') for e in exclude)
 
@@ -114,8 +128,6 @@ def walk(top_fd, top_path):
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     is_dir = False
-                if not is_dir and links_only and not entry.is_symlink():
-                    continue
                 name = entry.name.encode(FS_ENCODING, 'surrogateescape')
                 # getfattr prints the root's entries without a leading './'.
                 child = prefix + name
@@ -188,14 +200,9 @@ def find_links(top_fd, top_path):
                 if parent_fd >= 0:
                     os.close(parent_fd)
                 parent_rel, parent_fd = head, -1
-                fd = os.dup(top_fd)
                 try:
-                    for part in head.split(b'/') if head else []:
-                        next_fd = os.open(part, DIR_FLAGS, dir_fd=fd)
-                        os.close(fd)
-                        fd = next_fd
+                    fd = open_below(top_fd, head.split(b'/') if head else [])
                 except OSError as e:
-                    os.close(fd)
                     why = 'was replaced by something that is not a directory (a symlink?) while being read; skipped'
                     warn(prefix + head, why if e.errno in (errno.ELOOP, errno.ENOTDIR) else e.strerror)
                     continue
@@ -220,12 +227,9 @@ for text in req['paths']:
         (find_links if links_only else walk)(fd, top)
         continue
     parts = top.split(b'/')
-    parent = os.dup(root_fd)
+    parent = -1
     try:
-        for part in parts[:-1]:
-            next_fd = os.open(part, DIR_FLAGS, dir_fd=parent)
-            os.close(parent)
-            parent = next_fd
+        parent = open_below(root_fd, parts[:-1])
         info = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
         if (info.st_mode & 0o170000) == 0o040000:
             fd = os.open(parts[-1], DIR_FLAGS, dir_fd=parent)
@@ -237,7 +241,8 @@ for text in req['paths']:
         why = 'a component is not a directory (a symlink?)' if e.errno in (errno.ELOOP, errno.ENOTDIR) else e.strerror
         warn(top, why)
     finally:
-        os.close(parent)
+        if parent >= 0:
+            os.close(parent)
 out.flush()
 sys.exit(status)
 `;

@@ -130,7 +130,7 @@ async function timedJob(
 ): Promise<{ ms: number; p99: number; cpuMs: number }> {
   settle();
   const poll = pollStatus(service);
-  const cpuBefore = cpuOf(service.child.pid!).childrenMs;
+  const cpuBefore = cpuOf(service.child.pid!);
   const started = performance.now();
   const job = await service.call('POST', path, body);
   if (job.status !== 202) throw new Error(`POST ${path} answered ${job.status}: ${JSON.stringify(job.body)}`);
@@ -140,10 +140,14 @@ async function timedJob(
     state = (await service.call('GET', `/v1/jobs/${job.body.id}`)).body;
   }
   const ms = performance.now() - started;
-  const cpuMs = cpuOf(service.child.pid!).childrenMs - cpuBefore;
+  const cpuAfter = cpuOf(service.child.pid!);
+  const cpuMs = cpuAfter.childrenMs - cpuBefore.childrenMs;
   const latencies = await poll.stop();
   if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
-  process.stderr.write(`  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}\n`);
+  process.stderr.write(
+    `  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}; CPU: children ${Math.round(cpuMs)} ms, ` +
+      `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms\n`,
+  );
   return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs };
 }
 

@@ -159,7 +159,7 @@ export async function timedServiceJob(
   path: string,
   body: object,
 ): Promise<{ ms: number; cpuMs: number; result: Record<string, unknown> }> {
-  const cpuBefore = cpuOf(service.child.pid!).childrenMs;
+  const cpuBefore = cpuOf(service.child.pid!);
   const started = performance.now();
   const job = await service.call('POST', path, body);
   if (job.status !== 202) throw new Error(`POST ${path} answered ${job.status}: ${JSON.stringify(job.body)}`);
@@ -169,9 +169,13 @@ export async function timedServiceJob(
     state = (await service.call('GET', `/v1/jobs/${job.body.id}`)).body;
   }
   const ms = performance.now() - started;
-  const cpuMs = cpuOf(service.child.pid!).childrenMs - cpuBefore;
+  const cpuAfter = cpuOf(service.child.pid!);
+  const cpuMs = cpuAfter.childrenMs - cpuBefore.childrenMs;
   if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
-  process.stderr.write(`  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}\n`);
+  process.stderr.write(
+    `  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}; CPU: children ${Math.round(cpuMs)} ms, ` +
+      `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms\n`,
+  );
   return { ms, cpuMs, result: state.result as Record<string, unknown> };
 }
 

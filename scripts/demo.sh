@@ -36,7 +36,7 @@ export DUPLICITY_TARGET=${DUPLICITY_TARGET:-file://$demo/backups}
 export LOG_FORMAT=${LOG_FORMAT:-pretty}
 
 # A small young generation: the idle service holds ~100 MB instead of ~128 MB (README, Memory).
-node --max-semi-space-size=2 dist/main.js &
+node --max-semi-space-size=2 --optimize-for-size dist/main.js &
 service=$!
 trap 'kill $service 2>/dev/null' INT TERM EXIT
 node -e "

@@ -8,7 +8,7 @@ import { TOKENS } from './test-app';
 const MAIN = join(__dirname, '..', '..', '..', 'dist', 'main.js');
 
 /** The node flags production starts the service with (Dockerfile CMD, `npm start`; a unit test keeps them equal). */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=2'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size'];
 
 export interface ServiceProcess {
   child: ChildProcess;

@@ -383,7 +383,7 @@ describe('Dockerfile', () => {
     assert.equal(pkg.scripts.start, ['node', ...SERVICE_NODE_FLAGS, 'dist/main.js'].join(' '));
     assert.match(
       readFileSync(join(root, 'scripts', 'demo.sh'), 'utf8'),
-      /^node --max-semi-space-size=2 dist\/main\.js &$/m,
+      /^node --max-semi-space-size=2 --optimize-for-size dist\/main\.js &$/m,
     );
   });
 

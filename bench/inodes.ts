@@ -33,6 +33,7 @@ import {
   settle,
   stepTimes,
   timeCommand,
+  waitForEnd,
   timedByHand,
 } from './support';
 
@@ -134,11 +135,7 @@ async function timedJob(
   const started = performance.now();
   const job = await service.call('POST', path, body);
   if (job.status !== 202) throw new Error(`POST ${path} answered ${job.status}: ${JSON.stringify(job.body)}`);
-  let state = job.body;
-  while (!['succeeded', 'failed', 'cancelled', 'interrupted'].includes(state.status as string)) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    state = (await service.call('GET', `/v1/jobs/${job.body.id}`)).body;
-  }
+  const state = await waitForEnd(service, job.body.id as string, job.body);
   const ms = performance.now() - started;
   const cpuAfter = cpuOf(service.child.pid!);
   const cpuMs = cpuAfter.childrenMs - cpuBefore.childrenMs;
@@ -171,11 +168,17 @@ interface HandRun {
 let polled: ServiceProcess | undefined;
 
 async function besideStatusReads<T>(run: () => Promise<T>): Promise<T> {
-  const poll = polled ? pollStatus(polled) : undefined;
+  const service = polled;
+  const poll = service ? pollStatus(service) : undefined;
+  const before = service ? cpuOf(service.child.pid!).selfMs : 0;
   try {
     return await run();
   } finally {
     await poll?.stop();
+    if (service) {
+      const cpuMs = cpuOf(service.child.pid!).selfMs - before;
+      process.stderr.write(`  by hand, beside status reads: the service itself used ${Math.round(cpuMs)} ms of CPU\n`);
+    }
   }
 }
 

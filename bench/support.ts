@@ -151,8 +151,9 @@ export async function timedByHand(run: () => Promise<number>): Promise<{ ms: num
 }
 
 /**
- * Starts a job through the API and waits for it as a caller would (a poll every 50 ms); resolves with its wall time,
- * the CPU of the service's children that ended meanwhile (the engine's processes), and the job's result.
+ * Starts a job through the API and waits for it as a caller would (`GET /v1/jobs/{id}?waitSeconds=60`, answered when
+ * the job ends); resolves with its wall time, the CPU of the service's children that ended meanwhile (the engine's
+ * processes), and the job's result.
  */
 export async function timedServiceJob(
   service: ServiceProcess,
@@ -163,11 +164,7 @@ export async function timedServiceJob(
   const started = performance.now();
   const job = await service.call('POST', path, body);
   if (job.status !== 202) throw new Error(`POST ${path} answered ${job.status}: ${JSON.stringify(job.body)}`);
-  let state = job.body;
-  while (!['succeeded', 'failed', 'cancelled', 'interrupted'].includes(state.status as string)) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    state = (await service.call('GET', `/v1/jobs/${job.body.id}`)).body;
-  }
+  const state = await waitForEnd(service, job.body.id as string, job.body);
   const ms = performance.now() - started;
   const cpuAfter = cpuOf(service.child.pid!);
   const cpuMs = cpuAfter.childrenMs - cpuBefore.childrenMs;
@@ -177,6 +174,22 @@ export async function timedServiceJob(
       `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms\n`,
   );
   return { ms, cpuMs, result: state.result as Record<string, unknown> };
+}
+
+const FINISHED = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+
+/** The job once it has ended: one long poll per minute, as a client of the API would wait. */
+export async function waitForEnd(
+  service: ServiceProcess,
+  id: string,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the job as the API answered it
+  state: Record<string, any>,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the job as the API answered it
+): Promise<Record<string, any>> {
+  while (!FINISHED.includes(state.status as string)) {
+    state = (await service.call('GET', `/v1/jobs/${id}?waitSeconds=60`)).body;
+  }
+  return state;
 }
 
 /** Where a job's time went: each step's duration, so a gap to the hand command can be placed. */

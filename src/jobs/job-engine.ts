@@ -50,6 +50,8 @@ export class JobEngine implements OnModuleInit, OnApplicationBootstrap, BeforeAp
   private accepting = true;
   private pumping = false;
   private listeners: Array<(job: Job) => void> = [];
+  /** Callers holding a `GET /v1/jobs/{id}` until the job ends, by job id. */
+  private readonly endWaiters = new Map<string, Set<() => void>>();
   private readonly holds: Array<(job: Job) => boolean> = [];
   /** Sites held by jobs over several sites (`withSiteLock`): site → job id. */
   private readonly lentSites = new Map<string, string>();
@@ -130,6 +132,30 @@ export class JobEngine implements OnModuleInit, OnApplicationBootstrap, BeforeAp
       this.logger.log({ jobId: id, by }, 'cancelling running job');
       running.controller.abort(new JobFailure('cancelled', `cancelled by ${by}`));
     }
+    return this.get(id);
+  }
+
+  /**
+   * The job once it has ended, or as it is after `ms` (a long poll: one request instead of many). Resolves early when
+   * `signal` aborts (the caller went away). Unknown ids throw as `get` does.
+   */
+  async waitForEnd(id: string, ms: number, signal?: AbortSignal): Promise<Job> {
+    const job = this.get(id);
+    if (ms <= 0 || FINISHED_STATUSES.includes(job.status) || signal?.aborted) return job;
+    await new Promise<void>((resolve) => {
+      const waiters = this.endWaiters.get(job.id) ?? new Set<() => void>();
+      this.endWaiters.set(job.id, waiters);
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.endWaiters.get(job.id) === waiters) this.endWaiters.delete(job.id);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      waiters.add(done);
+    });
     return this.get(id);
   }
 
@@ -394,6 +420,7 @@ export class JobEngine implements OnModuleInit, OnApplicationBootstrap, BeforeAp
   }
 
   private emit(id: string): void {
+    for (const done of [...(this.endWaiters.get(id) ?? [])]) done();
     const job = this.repository.get(id);
     if (!job) return;
     for (const listener of this.listeners) {

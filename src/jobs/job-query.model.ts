@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsISO8601, IsOptional, Matches } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsOptional, Matches, Max, Min } from 'class-validator';
 import { pageQuery } from '../common/pagination/page';
 import { PROVIDER_NAMES } from '../config/environment';
 import { JOB_KINDS, JOB_STATUSES, type JobKind, type JobStatus } from './job';
@@ -39,4 +40,22 @@ export class ListAllJobsQuery extends JobPageQuery {
   @IsOptional()
   @IsISO8601({ strict: true })
   until?: string;
+}
+
+/** The longest a `GET /v1/jobs/{id}` may hold its answer for a job to end: below common proxy idle timeouts. */
+export const MAX_JOB_WAIT_SECONDS = 60;
+
+export class GetJobQuery {
+  /**
+   * Hold the answer until the job has ended or this many seconds have passed, whichever comes first: the answer is
+   * the job as it is then (ended or not), so a caller waits with one request a minute instead of a poll loop. 0 or
+   * absent answers at once.
+   */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_JOB_WAIT_SECONDS)
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: MAX_JOB_WAIT_SECONDS, default: 0 })
+  waitSeconds?: number;
 }

@@ -10,7 +10,7 @@ import { JobLogStore } from './job-log.store';
 import { JobModel, toJobModel } from './job.model';
 import { JobPageModel } from './job-page.model';
 import { pageJobs } from './job-page';
-import { ListAllJobsQuery } from './job-query.model';
+import { GetJobQuery, ListAllJobsQuery } from './job-query.model';
 import { JobRepository } from './job.repository';
 
 const JOB_PARAM = {
@@ -42,14 +42,27 @@ export class JobsController {
     );
   }
 
-  /** Get a job: status, progress, steps, result or error. */
+  /** Get a job: status, progress, steps, result or error (with `waitSeconds`, once it has ended). */
   @Get(':id')
   @RequireRole('monitor')
   @ApiParam(JOB_PARAM)
   @ApiOkResponse({ type: JobModel })
   @ApiStandardProblems(ErrorCode.JobNotFound)
-  get(@Param('id') id: string): JobModel {
-    return toJobModel(this.engine.get(id));
+  async get(
+    @Param('id') id: string,
+    @Query() query: GetJobQuery,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<JobModel> {
+    if (!query.waitSeconds) return toJobModel(this.engine.get(id));
+    // A caller that hangs up ends the wait (the response's 'close'; the request's fires once its body is read).
+    const gone = new AbortController();
+    const hangUp = (): void => gone.abort();
+    res.once('close', hangUp);
+    try {
+      return toJobModel(await this.engine.waitForEnd(id, query.waitSeconds * 1000, gone.signal));
+    } finally {
+      res.off('close', hangUp);
+    }
   }
 
   /** Get a job's log: the tool's messages, secrets redacted, as plain text. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID as randomUuid } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -10,6 +11,7 @@ import { processesWhere } from '../support/processes';
 import { startServiceProcess, waitForServiceJob } from '../support/service-process';
 import { startTestApp, tempDir, writeTokensFile, type TestApp } from '../support/test-app';
 import { eventually } from '../support/wait';
+import { JobEngine } from '../../src/jobs/job-engine';
 
 /** A site whose backup takes a few seconds: one large file of random bytes (incompressible). */
 function bigSite(virtualRoot: string, n: number, megabytes = 300): void {
@@ -95,6 +97,46 @@ describe('job engine', () => {
       );
       assertProblem(await t.http().get('/v1/jobs/..%2f..%2fetc').set(t.auth('monitor')), 404, 'job-not-found');
     } finally {
+      await t.close();
+    }
+  });
+
+  it('GET /v1/jobs/{id}?waitSeconds= answers when the job ends (or when the wait is over), one request each', async () => {
+    const t = await app({ MAX_CONCURRENT_JOBS: '2' });
+    let held = true;
+    const release = t.app.get(JobEngine).holdWhile((job) => held && job.site === 'site2');
+    try {
+      const bad = await Promise.all(
+        ['61', '-1', '1.5', 'soon'].map((value) =>
+          t.http().get(`/v1/jobs/${randomUuid()}`).query({ waitSeconds: value }).set(t.auth('monitor')),
+        ),
+      );
+      for (const res of bad) assertProblem(res, 400, 'validation-failed');
+
+      const running = await post(t, 'site1');
+      const heldJob = await post(t, 'site2');
+      const cancelledJob = await post(t, 'site2', { level: 'incremental' });
+      const waits = [running, cancelledJob].map((job) =>
+        t.http().get(`/v1/jobs/${job.id}`).query({ waitSeconds: 60 }).set(t.auth('monitor')),
+      );
+      // The engine holds site2's jobs: the wait runs out with the job still queued.
+      const stillQueued = await t.http().get(`/v1/jobs/${heldJob.id}`).query({ waitSeconds: 1 }).set(t.auth('monitor'));
+      assert.equal(stillQueued.status, 200, stillQueued.text);
+      assert.equal(stillQueued.body.status, 'queued');
+      await t.http().post(`/v1/jobs/${cancelledJob.id}/cancel`).set(t.auth('operator')).expect(202);
+      const [ended, cancelled] = await Promise.all(waits);
+      assert.equal(ended.status, 200, ended.text);
+      assert.equal(ended.body.status, 'succeeded', ended.text);
+      assert.equal(cancelled.body.status, 'cancelled', cancelled.text);
+      held = false;
+      release();
+      const next = await t.http().get(`/v1/jobs/${heldJob.id}`).query({ waitSeconds: 60 }).set(t.auth('monitor'));
+      assert.equal(next.body.status, 'succeeded', next.text);
+      const unknown = await t.http().get(`/v1/jobs/${randomUuid()}`).query({ waitSeconds: 5 }).set(t.auth('monitor'));
+      assertProblem(unknown, 404, 'job-not-found');
+    } finally {
+      held = false;
+      release();
       await t.close();
     }
   });

@@ -54,7 +54,7 @@ describe('the generated TypeScript client drives the main flows', () => {
     });
     assert.equal(started.response.status, 202, JSON.stringify(started.error));
     assert.equal(started.response.headers.get('location'), `/v1/jobs/${started.data!.id}`);
-    const job = await followJob(api, started.data!.id, { intervalMs: 100 });
+    const job = await followJob(api, started.data!.id, { waitSeconds: 30 });
     assert.equal(job.status, 'succeeded', JSON.stringify(job));
     // The union on `kind` types the result: `restorePoint` is a string here, not `unknown`.
     assert.equal(job.kind, 'backup');
@@ -78,7 +78,7 @@ describe('the generated TypeScript client drives the main flows', () => {
       body: { restorePoint, paths: ['shadow/var/www/html'] },
     });
     assert.equal(started.response.status, 202, JSON.stringify(started.error));
-    const job = await followJob(api, started.data!.id, { intervalMs: 100 });
+    const job = await followJob(api, started.data!.id, { waitSeconds: 30 });
     assert.equal(job.status, 'succeeded', JSON.stringify(job));
     if (job.kind !== 'restore' || !job.result) throw new Error(`not a finished restore: ${JSON.stringify(job)}`);
     assert.equal(job.result.target, 'staging');

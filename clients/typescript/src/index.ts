@@ -38,17 +38,23 @@ export function createBackupApiClient(options: BackupApiClientOptions): BackupAp
 
 const FINISHED: ReadonlyArray<Job['status']> = ['succeeded', 'failed', 'cancelled', 'interrupted'];
 
-/** Polls a job until it ends (any of `succeeded`, `failed`, `cancelled`, `interrupted`) and returns it. */
+/**
+ * Waits until a job ends (any of `succeeded`, `failed`, `cancelled`, `interrupted`) and returns it: each request is
+ * held by the service until the job ends or `waitSeconds` pass, so a long job costs one request a minute, not a poll
+ * loop.
+ */
 export async function followJob(
   api: BackupApiClient,
   id: string,
-  { intervalMs = 1000, signal }: { intervalMs?: number; signal?: AbortSignal } = {},
+  { waitSeconds = 60, signal }: { waitSeconds?: number; signal?: AbortSignal } = {},
 ): Promise<Job> {
   for (;;) {
-    const { data, error } = await api.GET('/v1/jobs/{id}', { params: { path: { id } }, signal });
+    const { data, error } = await api.GET('/v1/jobs/{id}', {
+      params: { path: { id }, query: { waitSeconds } },
+      signal,
+    });
     if (error) throw new Error(`GET /v1/jobs/${id}: ${error.code}: ${error.detail}`);
     if (FINISHED.includes(data.status)) return data;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
     signal?.throwIfAborted();
   }
 }

@@ -112,8 +112,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get a job: status, progress, steps, result or error.
-         * @description Get a job: status, progress, steps, result or error.
+         * Get a job: status, progress, steps, result or error (with `waitSeconds`, once it has ended).
+         * @description Get a job: status, progress, steps, result or error (with `waitSeconds`, once it has ended).
          */
         get: operations["Jobs_get"];
         put?: never;
@@ -2450,7 +2450,14 @@ export interface operations {
     };
     Jobs_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Hold the answer until the job has ended or this many seconds have passed, whichever comes first: the answer is
+                 *     the job as it is then (ended or not), so a caller waits with one request a minute instead of a poll loop. 0 or
+                 *     absent answers at once.
+                 */
+                waitSeconds?: number;
+            };
             header?: never;
             path: {
                 /** @description The job id from the 202 response */

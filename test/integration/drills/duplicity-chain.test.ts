@@ -65,7 +65,10 @@ describe('drill: duplicity chains stay usable (same-second sets, killed runs)', 
       }
       for (const id of started) {
         const job = await waitForJob(t, id);
-        assert.equal(job.status, 'succeeded', `round ${round}: ${JSON.stringify(job)}`);
+        if (job.status !== 'succeeded') {
+          const log = await t.http().get(`/v1/jobs/${id}/log`).set(t.auth('operator'));
+          assert.fail(`round ${round}: ${JSON.stringify(job)}\njob log:\n${log.text}`);
+        }
         made.push({ point: job.result?.restorePoint as string, marker });
       }
     }

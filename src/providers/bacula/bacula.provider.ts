@@ -37,7 +37,8 @@ import {
 } from './bacula-resources';
 import { LEVEL_NAME, LEVEL_OF, jobIdOf, pointIdOf, restorePointsOf } from './bacula-restore-points';
 import { listBaculaPointDirectory } from './bacula-files';
-import { BconsoleClient, probePort } from './bconsole-client';
+import { BconsoleClient } from './bconsole-client';
+import { probeDaemon } from './local-listener';
 import {
   isResourceShown,
   parseApiBlocks,
@@ -111,7 +112,7 @@ export class BaculaProvider implements BackupProvider {
     }
     const fd = parseShownClient(clientReply);
     if (fd) {
-      const fdProbe = await probePort(fd.address, fd.port);
+      const fdProbe = await probeDaemon(fd.address, fd.port);
       if (fdProbe.failure === 'refused') {
         return {
           available: false,
@@ -396,7 +397,7 @@ export class BaculaProvider implements BackupProvider {
   /** The file daemon must run on this server; a refused connection here means the director would be refused too. */
   private async assertClientListening(fd: ShownDaemon | null): Promise<void> {
     if (!fd) return;
-    const probe = await probePort(fd.address, fd.port);
+    const probe = await probeDaemon(fd.address, fd.port);
     if (probe.failure === 'refused') {
       throw new AppError(
         ErrorCode.ProviderUnavailable,

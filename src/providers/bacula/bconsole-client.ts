@@ -120,7 +120,7 @@ export class BconsoleClient {
   }
 }
 
-/** Opens and closes a TCP connection; the daemons log nothing for a connection that sends nothing. */
+/** Opens and closes a TCP connection (bacula-fd logs a Security Alert for it: see local-listener.ts). */
 export function probePort(address: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<PortProbe> {
   return new Promise((resolve) => {
     const socket = connect({ host: address, port });

@@ -159,6 +159,13 @@ export class JobEngine implements OnModuleInit, OnApplicationBootstrap, BeforeAp
     return this.get(id);
   }
 
+  /** How many `GET /v1/jobs/{id}?waitSeconds=` answers are held now. */
+  waitingCallers(): number {
+    let count = 0;
+    for (const waiters of this.endWaiters.values()) count += waiters.size;
+    return count;
+  }
+
   /** Resolves when the job has ended (tests, synchronous callers). */
   async settled(id: string): Promise<Job> {
     await this.running.get(id)?.done;
@@ -176,6 +183,16 @@ export class JobEngine implements OnModuleInit, OnApplicationBootstrap, BeforeAp
 
   async beforeApplicationShutdown(): Promise<void> {
     this.accepting = false;
+    try {
+      await this.letRunningJobsEnd();
+    } finally {
+      // Held `GET /v1/jobs/{id}` answers go out now (a queued job stays queued): the HTTP server closes only once
+      // its connections have, and would otherwise wait up to a minute for them.
+      for (const waiters of [...this.endWaiters.values()]) for (const done of [...waiters]) done();
+    }
+  }
+
+  private async letRunningJobsEnd(): Promise<void> {
     if (this.running.size === 0) return;
     const grace = this.config.shutdownGraceSeconds * 1000;
     this.logger.warn(`shutting down: waiting up to ${grace} ms for ${this.running.size} running job(s)`);

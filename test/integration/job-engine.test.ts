@@ -141,6 +141,24 @@ describe('job engine', () => {
     }
   });
 
+  it('a held GET /v1/jobs/{id}?waitSeconds= is answered when the service shuts down, not a minute later', async () => {
+    const t = await app();
+    t.app.get(JobEngine).holdWhile(() => true);
+    const queued = await post(t, 'site1');
+    const started = Date.now();
+    const waiting = t.http().get(`/v1/jobs/${queued.id}`).query({ waitSeconds: 60 }).set(t.auth('monitor'));
+    const answered = new Promise<{ status: number; body: JobBody }>((resolve, reject) => {
+      waiting.then((res) => resolve(res as { status: number; body: JobBody }), reject);
+    });
+    // The request is in the engine's hands once the job's wait is registered; then the service shuts down.
+    await eventually('the wait to be registered', () => t.app.get(JobEngine).waitingCallers() > 0);
+    await t.close();
+    const res = await answered;
+    assert.equal(res.status, 200);
+    assert.equal(res.body.status, 'queued');
+    assert.ok(Date.now() - started < 30_000, `answered ${Date.now() - started} ms after it was asked`);
+  });
+
   it('cancelling a running backup stops duplicity and the site can be backed up again', async () => {
     const t = await app();
     try {

@@ -268,10 +268,16 @@ export class BaculaProvider implements BackupProvider {
 
   /** Cancels a job this run queued and waits until the director has ended it (so it writes nothing more). */
   private async cancelAndWait(jobId: number, context: JobContext): Promise<void> {
-    context.log(`bconsole: ${tail(await this.bconsole.command([`cancel jobid=${jobId} yes`]))}`);
-    await this.bconsole
-      .command([`wait jobid=${jobId}`], { timeoutMs: CANCEL_GRACE_MS, onSpawn: (pid) => context.trackPid(pid) })
-      .catch((error: unknown) => context.log(`wait jobid=${jobId} after the cancel: ${reasonOf(error)}`));
+    try {
+      context.log(`bconsole: ${tail(await this.bconsole.command([`cancel jobid=${jobId} yes`]))}`);
+      await this.bconsole.command([`wait jobid=${jobId}`], {
+        timeoutMs: CANCEL_GRACE_MS,
+        onSpawn: (pid) => context.trackPid(pid),
+      });
+    } catch (error) {
+      // The job's own failure (the paths it names) is what the caller needs; this goes to the log.
+      context.log(`cancelling Bacula JobId ${jobId}: ${reasonOf(error)}`);
+    }
   }
 
   /** Cancels a Bacula job of the subject that a dead run of the service left queued or running. */

@@ -31,9 +31,8 @@ import {
   percentile,
   printTable,
   settle,
-  stepTimes,
   timeCommand,
-  waitForEnd,
+  timedServiceJob,
   timedByHand,
 } from './support';
 
@@ -131,21 +130,13 @@ async function timedJob(
 ): Promise<{ ms: number; p99: number; cpuMs: number }> {
   settle();
   const poll = pollStatus(service);
-  const cpuBefore = cpuOf(service.child.pid!);
-  const started = performance.now();
-  const job = await service.call('POST', path, body);
-  if (job.status !== 202) throw new Error(`POST ${path} answered ${job.status}: ${JSON.stringify(job.body)}`);
-  const state = await waitForEnd(service, job.body.id as string, job.body);
-  const ms = performance.now() - started;
-  const cpuAfter = cpuOf(service.child.pid!);
-  const cpuMs = cpuAfter.childrenMs - cpuBefore.childrenMs;
-  const latencies = await poll.stop();
-  if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
-  process.stderr.write(
-    `  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}; CPU: children ${Math.round(cpuMs)} ms, ` +
-      `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms\n`,
-  );
-  return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs };
+  try {
+    const { ms, cpuMs } = await timedServiceJob(service, path, body);
+    const latencies = await poll.stop();
+    return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs };
+  } finally {
+    await poll.stop();
+  }
 }
 
 async function newestPoint(service: ServiceProcess, provider: string): Promise<string> {

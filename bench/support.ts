@@ -4,7 +4,8 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { CHILD_NICENESS } from '../src/common/process/process-runner';
 import { makeSites } from '../test/support/sample-sites';
-import type { ServiceProcess } from '../test/support/service-process';
+import type { JobBody } from '../test/support/jobs';
+import { waitForServiceJob, type ServiceProcess } from '../test/support/service-process';
 import { writeTokensFile } from '../test/support/test-app';
 
 /** `--name value` options with defaults. */
@@ -164,7 +165,8 @@ export async function timedServiceJob(
   const started = performance.now();
   const job = await service.call('POST', path, body);
   if (job.status !== 202) throw new Error(`POST ${path} answered ${job.status}: ${JSON.stringify(job.body)}`);
-  const state = await waitForEnd(service, job.body.id as string, job.body);
+  // No deadline of its own: a 1,000,000-file job takes minutes, and a failure ends it anyway.
+  const state = await waitForServiceJob(service, job.body.id as string, undefined, Number.POSITIVE_INFINITY);
   const ms = performance.now() - started;
   const cpuAfter = cpuOf(service.child.pid!);
   const cpuMs = cpuAfter.childrenMs - cpuBefore.childrenMs;
@@ -173,34 +175,17 @@ export async function timedServiceJob(
     `  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}; CPU: children ${Math.round(cpuMs)} ms, ` +
       `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms\n`,
   );
-  return { ms, cpuMs, result: state.result as Record<string, unknown> };
-}
-
-const FINISHED = ['succeeded', 'failed', 'cancelled', 'interrupted'];
-
-/** The job once it has ended: one long poll per minute, as a client of the API would wait. */
-export async function waitForEnd(
-  service: ServiceProcess,
-  id: string,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the job as the API answered it
-  state: Record<string, any>,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the job as the API answered it
-): Promise<Record<string, any>> {
-  while (!FINISHED.includes(state.status as string)) {
-    state = (await service.call('GET', `/v1/jobs/${id}?waitSeconds=60`)).body;
-  }
-  return state;
+  return { ms, cpuMs, result: state.result ?? {} };
 }
 
 /** Where a job's time went: each step's duration, so a gap to the hand command can be placed. */
-export function stepTimes(job: Record<string, unknown>): string {
-  const steps = (job.steps ?? []) as Array<{ name: string; startedAt: string | null; finishedAt: string | null }>;
+export function stepTimes(job: JobBody): string {
   const span = (from: string | null, to: string | null) =>
     from && to ? `${Date.parse(to) - Date.parse(from)} ms` : '-';
   return [
-    ...steps.map((step) => `${step.name} ${span(step.startedAt, step.finishedAt)}`),
-    `queued ${span(job.createdAt as string, job.startedAt as string)}`,
-    `created to finished ${span(job.createdAt as string, job.finishedAt as string)}`,
+    ...job.steps.map((step) => `${step.name} ${span(step.startedAt, step.finishedAt)}`),
+    `queued ${span(job.createdAt, job.startedAt)}`,
+    `created to finished ${span(job.createdAt, job.finishedAt)}`,
   ].join(', ');
 }
 

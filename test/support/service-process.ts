@@ -67,22 +67,28 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
 
 const FINISHED = ['succeeded', 'failed', 'cancelled', 'interrupted'];
 
-/** Polls a service process's GET /v1/jobs/{id} until `until` holds (by default: the job ended). */
+const ended = (job: JobBody): boolean => FINISHED.includes(job.status);
+
+/**
+ * Reads a service process's GET /v1/jobs/{id} until `until` holds (by default: the job ended, waited for with the
+ * long poll `waitSeconds`, as a client would; any other state is polled for).
+ */
 export async function waitForServiceJob(
   service: ServiceProcess,
   id: string,
-  until: (job: JobBody) => boolean = (job) => FINISHED.includes(job.status),
+  until: (job: JobBody) => boolean = ended,
   timeoutMs = 120_000,
 ): Promise<JobBody> {
   const deadline = Date.now() + timeoutMs;
+  const query = until === ended ? '?waitSeconds=60' : '';
   for (;;) {
-    const res = await service.call('GET', `/v1/jobs/${id}`);
+    const res = await service.call('GET', `/v1/jobs/${id}${query}`);
     if (res.status !== 200) throw new Error(`GET /v1/jobs/${id}: ${res.status} ${JSON.stringify(res.body)}`);
     const job = res.body as JobBody;
     if (until(job)) return job;
     if (FINISHED.includes(job.status))
       throw new Error(`job ${id} ended ${job.status} before the expected state: ${JSON.stringify(job)}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for job ${id}: ${JSON.stringify(job)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (!query) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { runJob } from '../support/jobs';
@@ -11,7 +11,7 @@ import { startTestApp, tempDir } from '../support/test-app';
 const run = promisify(execFile);
 const FILES = 20_000;
 
-/** The paths a duplicity target's newest point holds (list-current-files), relative to the backup's source `/`. */
+/** The paths a duplicity target's newest point holds (list-current-files), relative to the backup's source. */
 async function listed(target: string, archive: string, home: string): Promise<Set<string>> {
   const { stdout } = await run(
     'duplicity',
@@ -62,7 +62,7 @@ describe('many inodes through the API', () => {
           join(site, 'info'),
           '--exclude',
           '**',
-          '/',
+          site,
           `file://${root}/hand-target`,
         ],
         { env: { PATH: process.env.PATH, HOME: root } },
@@ -70,11 +70,10 @@ describe('many inodes through the API', () => {
 
       const api = await listed(join(root, 'api-target/site1'), join(root, 'list-archive'), root);
       const hand = await listed(join(root, 'hand-target'), join(root, 'list-archive'), root);
-      // The API's backup also carries its attribute manifest (and the directories above it) under DATA_DIR.
-      const manifestDir = relative('/', t.config.dataPath('duplicity', 'attributes', 'site1'));
-      const own = (path: string) =>
-        manifestDir === path || manifestDir.startsWith(`${path}/`) || path.startsWith(`${manifestDir}/`);
-      const apiFiles = [...api].filter((path) => !own(path) || hand.has(path));
+      // The API's backup also carries its attribute manifest, in the site's own root-owned directory.
+      const manifestDir = '.apiscp-backup-api';
+      const own = (path: string) => path === manifestDir || path.startsWith(`${manifestDir}/`);
+      const apiFiles = [...api].filter((path) => !own(path));
       assert.ok(hand.size > FILES, `the hand backup lists every file (${hand.size})`);
       assert.deepEqual(
         apiFiles.filter((path) => !hand.has(path)),

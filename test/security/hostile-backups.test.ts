@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  linkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { childProcesses, fingerprint, plantSentinel, startSwapRacer } from '../support/hostile-tenant';
@@ -37,8 +47,14 @@ describe('security: backups and the attribute capture against a hostile site own
     }
     if (xattr) execFileSync('find', [dir, '-exec', 'setfattr', '-n', xattr, '-v', 'outside', '{}', '+']);
   };
+  /** The manifest the newest backup carried: in the site's own `.apiscp-backup-api`, or under DATA_DIR for the server. */
   const manifestOf = (key: string): string =>
-    readFileSync(join(t.config.dataPath('duplicity', 'attributes', key), 'attributes.dump'), 'latin1');
+    readFileSync(
+      key === 'server'
+        ? join(t.config.dataPath('duplicity', 'attributes', key), 'attributes.dump')
+        : join(t.config.virtualRoot, key, '.apiscp-backup-api', 'attributes.dump'),
+      'latin1',
+    );
   const untouched = async (): Promise<void> => {
     assert.deepEqual(await fingerprint(outside), sentinel, 'the tree outside every site is unchanged');
     assert.equal((await t.http().get('/readyz')).status, 200, 'the service still answers');
@@ -114,6 +130,63 @@ describe('security: backups and the attribute capture against a hostile site own
       assert.match(manifest, /user.site=/, 'the capture ran');
       assert.ok(!manifest.includes(OUTSIDE_XATTR), 'no attribute of a file outside the site is captured');
     }
+    await untouched();
+  });
+
+  it('the manifest directory in the site root: a planted link, a tenant-owned directory, a FIFO and a racer never redirect a write', async () => {
+    const manifestDir = site(4, '.apiscp-backup-api');
+    write(site(4, 'shadow/var/www/html/index.html'), 'site4\n');
+    write(site(4, 'info/current/siteinfo'), 'domain = site4.example\n');
+    execFileSync('setfattr', ['-n', 'user.site', '-v', 'site4', site(4, 'shadow/var/www/html/index.html')]);
+    const refused = async (why: string): Promise<void> => {
+      const job = await runJob(t, '/v1/sites/site4/backups', { level: 'full' });
+      assert.equal(job.status, 'failed', `${why}: ${JSON.stringify(job)}`);
+      assert.equal(job.error?.code, 'unsafe-path', why);
+      await untouched();
+    };
+
+    symlinkSync(join(outside, 'xattrs'), manifestDir);
+    await refused('a link where the directory goes');
+    rmSync(manifestDir);
+    mkdirSync(manifestDir, { mode: 0o700 });
+    execFileSync('chown', ['1000:1000', manifestDir]);
+    await refused('a directory another user owns');
+    rmSync(manifestDir, { recursive: true });
+
+    mkdirSync(manifestDir, { mode: 0o700 });
+    execFileSync('mkfifo', [join(manifestDir, 'attributes.dump')]);
+    const overFifo = await runJob(t, '/v1/sites/site4/backups', { level: 'full' });
+    assert.equal(overFifo.status, 'succeeded', JSON.stringify(overFifo));
+    assert.ok(lstatSync(join(manifestDir, 'attributes.dump')).isFile(), 'the FIFO was replaced, never opened');
+    assert.match(manifestOf('site4'), /^# file: shadow\/var\/www\/html\/index.html\nuser.site=/m);
+
+    const racer = await startSwapRacer(manifestDir, join(outside, 'xattrs'), { maxMs: 120_000 });
+    const jobs: JobBody[] = [];
+    try {
+      for (let i = 0; i < 4; i++) jobs.push(await runJob(t, '/v1/sites/site4/backups', { level: 'incremental' }));
+    } finally {
+      const { rounds } = await racer.stop();
+      assert.ok(rounds >= 100, `the racer swapped ${rounds} times`);
+    }
+    for (const job of jobs) {
+      assert.ok(
+        job.status === 'succeeded' || (job.status === 'failed' && job.error?.code === 'unsafe-path'),
+        JSON.stringify(job),
+      );
+    }
+    await untouched();
+    // What the racer left (directories the service made while the name was free, moved aside) is the tenant's mess.
+    for (const name of readdirSync(site(4)))
+      if (name.startsWith('.apiscp-backup-api.')) rmSync(site(4, name), { recursive: true });
+    const last = await runJob(t, '/v1/sites/site4/backups', { level: 'full' });
+    assert.equal(last.status, 'succeeded', JSON.stringify(last));
+    const restore = await runJob(t, '/v1/sites/site4/restores', { restorePoint: last.result?.restorePoint as string });
+    assert.equal(restore.status, 'succeeded', JSON.stringify(restore));
+    const restored = join(restore.result?.destination as string, 'shadow/var/www/html/index.html');
+    assert.equal(
+      execFileSync('getfattr', ['--only-values', '-n', 'user.site', restored], { encoding: 'utf8' }),
+      'site4',
+    );
     await untouched();
   });
 

@@ -11,6 +11,8 @@ const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 /** Deeper trees are refused: each level holds one descriptor while it is walked or removed. */
 export const MAX_TREE_DEPTH = 1024;
+/** How often `ensureDir` creates and opens a name that vanishes in between before it gives up. */
+const ENSURE_ATTEMPTS = 5;
 
 export interface ReadLimits {
   /** Refuse files larger than this (bytes). */
@@ -118,12 +120,20 @@ export class OpenedDir {
 
   /** Opens `name`, creating it (mode `mode`, minus the umask) when missing; a symlink or file there is refused. */
   async ensureDir(name: string, mode = 0o755): Promise<OpenedDir> {
-    try {
-      await mkdir(this.entryPath(name), { mode });
-    } catch (error) {
-      if (!isErrno(error, 'EEXIST')) throw error;
+    // Someone renaming the name away between the mkdir and the open makes the open miss it: try again, a few times.
+    for (let attempt = 0; attempt < ENSURE_ATTEMPTS; attempt++) {
+      try {
+        await mkdir(this.entryPath(name), { mode });
+      } catch (error) {
+        if (!isErrno(error, 'EEXIST')) throw error;
+      }
+      try {
+        return await this.openChildDir(name);
+      } catch (error) {
+        if (!isErrno(error, 'ENOENT')) throw error;
+      }
     }
-    return this.openChildDir(name);
+    throw new SafeFsError('unstable', this.labelOf(name), `${this.labelOf(name)} kept vanishing while it was opened`);
   }
 
   /**

@@ -15,7 +15,9 @@ export type SafeFsRefusal =
   /** Reading took longer than the caller accepts. */
   | 'timeout'
   /** A name with `/`, NUL, `.` or `..`, or empty. */
-  | 'bad-name';
+  | 'bad-name'
+  /** The name kept vanishing between creating and opening it: someone else renames it. */
+  | 'unstable';
 
 /** A refused filesystem step; `reason` says which rule refused it, `path` is for messages only. */
 export class SafeFsError extends Error {

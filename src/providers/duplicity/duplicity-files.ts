@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { RunResult } from '../../common/process/process-runner';
 import { JobFailure } from '../../jobs/job-failure';
 import type { BackupSubject, PointFile, PointFileType, RestorePoint } from '../backup-provider';
 import type { JobContext } from '../../jobs/job-context';
 import { duplicityErrorFor, findFatalError } from './duplicity-errors';
 import { parseListCurrentFiles } from './duplicity-events';
+import { subjectPathOf, type DuplicityLayout } from './duplicity-layout';
 import { type DuplicityRecord } from './duplicity-log-fd';
 
 /** What listing needs from the provider: its scratch area, its common options, its target, its runner. */
@@ -14,6 +15,8 @@ export interface DuplicityFilesAccess {
   scratchParent(): Promise<string>;
   common(archiveDir: string): Promise<string[]>;
   target: string;
+  /** The layouts the subject's points may have (duplicity-layout.ts), the current one first. */
+  layouts: DuplicityLayout[];
   run(args: string[], onRecord: (record: DuplicityRecord) => void): Promise<RunResult>;
 }
 
@@ -41,11 +44,18 @@ export async function listDuplicityPointFiles(
       const error = duplicityErrorFor(result.exitCode, result.stderrTail, findFatalError(records, result.exitCode));
       throw new JobFailure(result.cancelled ? 'cancelled' : error.code, error.message);
     }
-    const prefix = `${relative('/', subject.root)}/`;
+    const listedFiles = parseListCurrentFiles(records);
+    // A point made from `/` lists the directories above the site; one made from the site's directory never does.
+    const [current, ...older] = access.layouts;
+    const layout =
+      older.find((candidate) => {
+        const top = candidate.rootInArchive.split('/')[0];
+        return top !== '' && listedFiles.some((listed) => listed.path === top);
+      }) ?? current;
     const files: PointFile[] = [];
-    for (const listed of parseListCurrentFiles(records)) {
-      if (!listed.path.startsWith(prefix)) continue;
-      const path = listed.path.slice(prefix.length);
+    for (const listed of listedFiles) {
+      const path = subjectPathOf(listed.path, layout);
+      if (path === undefined || path === '') continue;
       const slash = path.lastIndexOf('/');
       files.push({
         dir: slash < 0 ? '' : path.slice(0, slash),

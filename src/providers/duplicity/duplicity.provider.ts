@@ -1,7 +1,19 @@
-import { removeServiceTree } from '../../common/safe-fs';
+import { OpenedDir, removeServiceTree, SafeFsError, withDir } from '../../common/safe-fs';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink, utimes } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
 import { sleepUnlessAborted } from '../../common/abortable-sleep';
@@ -36,12 +48,20 @@ import { duplicityErrorFor, findFatalError } from './duplicity-errors';
 import { toRestorePoints } from './duplicity-collection-status';
 import { interpretRecord } from './duplicity-events';
 import { LogFdParser, type DuplicityRecord } from './duplicity-log-fd';
-
-const ATTRIBUTES_FILE = 'attributes.dump';
+import {
+  ATTRIBUTES_FILE,
+  currentLayout,
+  layoutsOf,
+  manifestSourcePath,
+  SITE_MANIFEST_DIR,
+  type DuplicityLayout,
+} from './duplicity-layout';
 /** Local copies of recent points' attribute manifests, for path restores. */
 const MANIFEST_COPIES = 8;
 /** The newest set may end up to this far ahead of our clock (another host's, or a clock stepped back) before we refuse. */
 const MAX_SAME_SECOND_WAIT_MS = 10_000;
+/** What a restore of a path that a point does not hold ends with. */
+const NOT_IN_POINT = new Set(['duplicity-path-not-in-backup', 'duplicity-restore-empty']);
 /** Listing every file of a point (browsing) reads the whole chain's signatures. */
 const LIST_TIMEOUT_MS = 3_600_000;
 
@@ -106,6 +126,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
 
   private async backupOnce(request: BackupRequest, context: JobContext, clockAt: () => number): Promise<BackupOutcome> {
     const { subject } = request;
+    const layout = currentLayout(subject, this.manifestDir(subject));
     const notes: string[] = [];
     // The attribute capture reads only the site; the chain check only the target and the archive dir (over ssh for a
     // remote target, seconds) and then perhaps waits for the next second. Neither needs the other: they run side by
@@ -116,7 +137,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
         await this.startAfterNewestSet(repair.newestTime, context, clockAt);
         return repair;
       }),
-      this.captureManifest(subject, context),
+      this.captureManifest(subject, layout, context),
     ]);
     if (repairDone.status === 'rejected') throw repairDone.reason;
     if (captureDone.status === 'rejected') throw captureDone.reason;
@@ -130,15 +151,23 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
         level = 'full';
         notes.push('no full backup existed for this site, so this backup is a full one');
         context.log('no complete chain at the target: making a full backup instead of an incremental');
+      } else if (!(await this.chainIsIn(subject, layout))) {
+        // An incremental from another source directory would hold every path anew, under other names.
+        level = 'full';
+        notes.push(
+          "this site's chain was made from /: backups are now made from the site's own directory, so this one starts a new chain",
+        );
+        context.log(
+          'the chain at the target was made from /: starting a new chain from the site directory with a full backup',
+        );
       }
     }
 
     context.progress({ phase: 'backup' });
-    const manifestDir = this.manifestDir(subject);
     const selection = [
       ...subject.exclude.flatMap((path) => ['--exclude', path]),
       '--include',
-      manifestDir,
+      manifestSourcePath(layout),
       ...subject.include.flatMap((path) => ['--include', path]),
       '--exclude',
       '**',
@@ -156,7 +185,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
         ...(request.time ? ['--current-time', String(Math.floor(clockAt() / 1000))] : []),
         ...(await this.common(subject)),
         ...selection,
-        '/',
+        layout.source,
         this.targetOf(subject),
       ],
       context,
@@ -167,7 +196,8 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       },
     );
     this.assertSucceeded(result, 'backup', errors);
-    await this.keepManifestCopy(subject);
+    await this.recordLayout(subject, layout);
+    await this.keepManifestCopy(subject, layout);
     const sourceSize = numberOr(statistics.SourceFileSize);
     context.progress({ percent: 100, bytes: sourceSize });
     return {
@@ -180,11 +210,43 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     };
   }
 
-  /** Writes the subject's attribute manifest, which the backup then holds beside the subject's files. */
-  private async captureManifest(subject: BackupSubject, context: JobContext): Promise<{ warnings: string[] }> {
-    const manifestDir = this.manifestDir(subject);
-    await mkdir(manifestDir, { recursive: true, mode: 0o700 });
-    const manifestFile = join(manifestDir, ATTRIBUTES_FILE);
+  /**
+   * Writes the subject's attribute manifest, which the backup then holds beside the subject's files. In a site it goes
+   * into SITE_MANIFEST_DIR, opened by descriptor below the site root and refused unless it is root's own 0700
+   * directory, so nothing planted there can redirect the write.
+   */
+  private async captureManifest(
+    subject: BackupSubject,
+    layout: DuplicityLayout,
+    context: JobContext,
+  ): Promise<{ warnings: string[] }> {
+    if (layout.kind === 'root') {
+      const manifestDir = this.manifestDir(subject);
+      await mkdir(manifestDir, { recursive: true, mode: 0o700 });
+      return this.captureInto(join(manifestDir, ATTRIBUTES_FILE), subject, context);
+    }
+    return this.inSiteManifestDir(subject, (dir) => this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context));
+  }
+
+  /** Runs `work` on the site's SITE_MANIFEST_DIR, created if missing, refused unless it is root's own 0700 directory. */
+  private async inSiteManifestDir<T>(subject: BackupSubject, work: (dir: OpenedDir) => Promise<T>): Promise<T> {
+    try {
+      return await withDir(OpenedDir.openTrusted(subject.root), (root) =>
+        withDir(root.ensurePrivateDir(SITE_MANIFEST_DIR), work),
+      );
+    } catch (error) {
+      if (error instanceof SafeFsError) {
+        throw new JobFailure('unsafe-path', `refusing to use the attribute manifest's directory: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  private async captureInto(
+    manifestFile: string,
+    subject: BackupSubject,
+    context: JobContext,
+  ): Promise<{ warnings: string[] }> {
     const previousMtime = await stat(manifestFile).then(
       (stats) => Math.floor(stats.mtimeMs / 1000),
       () => null,
@@ -228,52 +290,26 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     await removeServiceTree(workArea);
     await mkdir(workArea, { recursive: true, mode: 0o700 });
     const scratch = join(workArea, 'tree');
-    const rootInArchive = relative('/', subject.root);
-    const manifestInArchive = relative('/', this.manifestDir(subject));
     // A default ACL above the restore would be inherited by every restored file; start from clean directories.
     await this.attributes.prepareRestoreDestination(destination, context.signal);
     await this.attributes.prepareRestoreDestination(workArea, context.signal);
     // A path restore needs the point's attribute manifest too: a local copy (kept at backup time) saves a second
     // duplicity run that would read the chain again just for it.
     const manifestCopy = paths.length ? this.manifestCopyOf(subject, time) : null;
-    const wanted = paths.length
-      ? [...paths.map((path) => join(rootInArchive, path)), ...(manifestCopy ? [] : [manifestInArchive])]
-      : [''];
     context.progress({ phase: 'restore', percent: null });
-    for (const [index, inArchive] of wanted.entries()) {
-      const dest = inArchive ? join(scratch, inArchive) : scratch;
-      await mkdir(dirname(dest), { recursive: true });
-      const args = [
-        'restore',
-        '--time',
-        time,
-        ...(inArchive ? ['--file-to-restore', inArchive] : []),
-        ...(await this.common(subject)),
-        this.targetOf(subject),
-        dest,
-      ];
-      const errors: DuplicityRecord[] = [];
-      // Notice, not info: see backupOnce (no record per restored file).
-      const result = await this.duplicity(['--verbosity', 'notice', ...args], context, (record) => {
-        if (interpretRecord(record).kind === 'error') errors.push(record);
-      });
-      this.assertSucceeded(result, 'restore', errors);
-      // duplicity can exit 0 having restored nothing (a missing parent directory); check instead of trusting it.
-      if (!existsSync(dest))
-        throw new JobFailure('duplicity-restore-empty', `duplicity restored nothing for ${inArchive || 'the backup'}`);
-      context.progress({ percent: Math.round(((index + 1) / wanted.length) * 90) });
-    }
+    const layout = paths.length
+      ? await this.restorePaths(subject, time, [...paths, ...(manifestCopy ? [] : [null])], scratch, context)
+      : await this.restoreWhole(subject, time, scratch, context);
 
     // Take the manifest out of the restored tree first: for a subject rooted at `/` (the server) its directory is
     // part of what would be moved into the destination.
-    const restoredManifest = join(scratch, manifestInArchive, ATTRIBUTES_FILE);
+    const restoredManifest = join(scratch, layout.manifestInArchive);
     const manifest = manifestCopy ?? join(workArea, ATTRIBUTES_FILE);
-    if (!manifestCopy && existsSync(restoredManifest)) {
-      await rename(restoredManifest, manifest);
-      await removeEmptyParents(dirname(restoredManifest), scratch);
-    }
+    if (!manifestCopy && existsSync(restoredManifest)) await rename(restoredManifest, manifest);
+    if (layout.kind === 'site') await removeServiceTree(join(scratch, SITE_MANIFEST_DIR));
+    else await removeEmptyParents(dirname(restoredManifest), scratch);
 
-    const restoredRoot = join(scratch, rootInArchive);
+    const restoredRoot = join(scratch, layout.rootInArchive);
     const moved = paths.length ? paths : await readdir(restoredRoot);
     for (const path of moved) {
       if (!existsSync(join(restoredRoot, path))) continue;
@@ -303,6 +339,83 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       bytes: null,
       warnings: [...repair.notes.map((note) => `chain repaired: ${note}`), ...warnings],
     };
+  }
+
+  /** Restores the whole point into `scratch`; returns the layout it turned out to have. */
+  private async restoreWhole(
+    subject: BackupSubject,
+    time: string,
+    scratch: string,
+    context: JobContext,
+  ): Promise<DuplicityLayout> {
+    await this.restoreFromArchive(time, '', scratch, subject, context);
+    context.progress({ percent: 90 });
+    // A point made from `/` holds the directories above the site; one made from the site's own directory never does.
+    const [current, ...older] = layoutsOf(subject, this.manifestDir(subject));
+    return older.find((layout) => existsSync(join(scratch, layout.rootInArchive))) ?? current;
+  }
+
+  /**
+   * Restores each path (relative to the subject's root; null for the manifest) into `scratch`, one duplicity run
+   * each. The first one tells the point's layout: tried in the current layout, then in the older ones when duplicity
+   * finds no such path.
+   */
+  private async restorePaths(
+    subject: BackupSubject,
+    time: string,
+    wanted: (string | null)[],
+    scratch: string,
+    context: JobContext,
+  ): Promise<DuplicityLayout> {
+    let candidates = layoutsOf(subject, this.manifestDir(subject));
+    for (const [index, path] of wanted.entries()) {
+      let firstError: unknown;
+      let found: DuplicityLayout | undefined;
+      for (const layout of candidates) {
+        const inArchive = path === null ? layout.manifestInArchive : join(layout.rootInArchive, path);
+        try {
+          await this.restoreFromArchive(time, inArchive, join(scratch, inArchive), subject, context);
+          found = layout;
+          break;
+        } catch (error) {
+          if (!(error instanceof JobFailure) || !NOT_IN_POINT.has(error.code)) throw error;
+          firstError ??= error;
+        }
+      }
+      if (!found) throw firstError;
+      candidates = [found];
+      context.progress({ percent: Math.round(((index + 1) / wanted.length) * 90) });
+    }
+    return candidates[0];
+  }
+
+  /** One `duplicity restore` of `inArchive` ('' for everything) at `time` into `dest`. */
+  private async restoreFromArchive(
+    time: string,
+    inArchive: string,
+    dest: string,
+    subject: BackupSubject,
+    context: JobContext,
+  ): Promise<void> {
+    await mkdir(dirname(dest), { recursive: true });
+    const args = [
+      'restore',
+      '--time',
+      time,
+      ...(inArchive ? ['--file-to-restore', inArchive] : []),
+      ...(await this.common(subject)),
+      this.targetOf(subject),
+      dest,
+    ];
+    const errors: DuplicityRecord[] = [];
+    // Notice, not info: see backupOnce (no record per restored file).
+    const result = await this.duplicity(['--verbosity', 'notice', ...args], context, (record) => {
+      if (interpretRecord(record).kind === 'error') errors.push(record);
+    });
+    this.assertSucceeded(result, 'restore', errors);
+    // duplicity can exit 0 having restored nothing (a missing parent directory); check instead of trusting it.
+    if (!existsSync(dest))
+      throw new JobFailure('duplicity-restore-empty', `duplicity restored nothing for ${inArchive || 'the backup'}`);
   }
 
   /**
@@ -339,6 +452,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       scratchParent: () => this.ensureDir('scans'),
       common: (archiveDir) => this.common(subject, archiveDir),
       target: this.targetOf(subject),
+      layouts: layoutsOf(subject, this.manifestDir(subject)),
       run: (args, onRecord) => this.duplicity(args, signal && signalContext(signal), onRecord, LIST_TIMEOUT_MS),
     });
   }
@@ -425,8 +539,29 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     return this.config.dataPath('duplicity', 'attribute-copies', subject.key);
   }
 
+  /**
+   * Which layout the subject's chain was made in, recorded after each backup: an incremental continues a chain only
+   * from the same source directory. Nothing recorded (a site backed up before the `site` layout, or a lost
+   * DATA_DIR) means a new chain.
+   */
+  private async chainIsIn(subject: BackupSubject, layout: DuplicityLayout): Promise<boolean> {
+    if (layout.kind === 'root') return true;
+    const recorded = await readFile(this.layoutRecord(subject), 'utf8').catch(() => '');
+    return recorded.trim() === layout.kind;
+  }
+
+  private async recordLayout(subject: BackupSubject, layout: DuplicityLayout): Promise<void> {
+    if (layout.kind === 'root') return;
+    await mkdir(dirname(this.layoutRecord(subject)), { recursive: true, mode: 0o700 });
+    await writeFile(this.layoutRecord(subject), `${layout.kind}\n`, { mode: 0o600 });
+  }
+
+  private layoutRecord(subject: BackupSubject): string {
+    return this.config.dataPath('duplicity', 'layouts', subject.key);
+  }
+
   /** Copies the manifest just backed up under the new set's time; keeps the newest MANIFEST_COPIES. */
-  private async keepManifestCopy(subject: BackupSubject): Promise<void> {
+  private async keepManifestCopy(subject: BackupSubject, layout: DuplicityLayout): Promise<void> {
     const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => [] as string[]);
     const newest = archive
       .map((name) => parseDuplicityFileName(name))
@@ -437,7 +572,9 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     if (!newest) return;
     const dir = this.manifestCopyDir(subject);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await copyFile(join(this.manifestDir(subject), ATTRIBUTES_FILE), join(dir, `${newest}.dump`));
+    const copy = join(dir, `${newest}.dump`);
+    if (layout.kind === 'root') await copyFile(manifestSourcePath(layout), copy);
+    else await this.inSiteManifestDir(subject, (manifestDir) => copyFile(manifestDir.entryPath(ATTRIBUTES_FILE), copy));
     const copies = (await readdir(dir)).filter((name) => name.endsWith('.dump')).sort();
     for (const old of copies.slice(0, Math.max(0, copies.length - MANIFEST_COPIES))) {
       await rm(join(dir, old), { force: true });

@@ -554,6 +554,8 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     if (layout.kind === 'root') return;
     await mkdir(dirname(this.layoutRecord(subject)), { recursive: true, mode: 0o700 });
     await writeFile(this.layoutRecord(subject), `${layout.kind}\n`, { mode: 0o600 });
+    // The manifest the site's backups from `/` carried under DATA_DIR: no backup reads it any more.
+    await rm(this.manifestDir(subject), { recursive: true, force: true });
   }
 
   private layoutRecord(subject: BackupSubject): string {

@@ -47,6 +47,8 @@ interface Row {
   /** duplicity only: CPU of the engine by hand, and of the service's children (the engine and its helpers). */
   handCpuMs: number[];
   apiCpuMs: number[];
+  /** Backups: what the API's backup stored at the target (the job's `result.bytes`: the set's size, JobBytes). */
+  storedBytes: number[];
 }
 
 const FILES_PER_DIR = 100;
@@ -123,17 +125,25 @@ function pollStatus(service: ServiceProcess): { stop: () => Promise<number[]> } 
 }
 
 /** Starts a job through the API and waits for it as a caller would; resolves with its wall time and read p99. */
+interface ApiRun {
+  ms: number;
+  p99: number;
+  cpuMs: number;
+  bytes?: number;
+}
+
 async function timedJob(
   service: ServiceProcess,
   path: string,
   body: object,
-): Promise<{ ms: number; p99: number; cpuMs: number }> {
+): Promise<ApiRun> {
   settle();
   const poll = pollStatus(service);
   try {
-    const { ms, cpuMs } = await timedServiceJob(service, path, body);
+    const { ms, cpuMs, result } = await timedServiceJob(service, path, body);
     const latencies = await poll.stop();
-    return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs };
+    const bytes = typeof result.bytes === 'number' ? result.bytes : undefined;
+    return { ms, p99: latencies.length ? percentile(latencies, 99) : 0, cpuMs, bytes };
   } finally {
     await poll.stop();
   }
@@ -180,11 +190,16 @@ function record(
   engine: string,
   operation: Operation,
   hand: number | HandRun,
-  api: { ms: number; p99: number; cpuMs: number },
+  api: ApiRun,
 ) {
   const { ms, cpuMs } = typeof hand === 'number' ? { ms: hand, cpuMs: undefined } : hand;
   let row = rows.find((r) => r.engine === engine && r.operation === operation);
-  if (!row) rows.push((row = { engine, operation, handMs: [], apiMs: [], readP99Ms: [], handCpuMs: [], apiCpuMs: [] }));
+  if (!row) {
+    rows.push(
+      (row = { engine, operation, handMs: [], apiMs: [], readP99Ms: [], handCpuMs: [], apiCpuMs: [], storedBytes: [] }),
+    );
+  }
+  if (api.bytes !== undefined && (operation === 'full' || operation === 'incremental')) row.storedBytes.push(api.bytes);
   row.handMs.push(ms);
   row.apiMs.push(api.ms);
   row.readP99Ms.push(api.p99);
@@ -409,6 +424,7 @@ async function main(): Promise<void> {
     readP99Ms: Number(Math.max(...row.readP99Ms).toFixed(1)),
     handMs: row.handMs.map(Math.round),
     apiMs: row.apiMs.map(Math.round),
+    ...(row.storedBytes.length ? { storedBytesMedian: Math.round(median(row.storedBytes)) } : {}),
     ...(row.handCpuMs.length
       ? {
           handCpuMedianMs: Math.round(median(row.handCpuMs)),
@@ -425,6 +441,9 @@ async function main(): Promise<void> {
       `${f.handMedianMs} ms | ${f.apiMedianMs} ms | ${f.ratio} | ${f.readP99Ms} ms` +
         (f.cpuRatio === undefined ? '' : ` | ${f.handCpuMedianMs} ms | ${f.apiCpuMedianMs} ms | ${f.cpuRatio}`),
     ]),
+    ...figures
+      .filter((f) => f.storedBytesMedian !== undefined)
+      .map((f): [string, string] => [`${f.engine} ${f.operation}: stored at the target`, `${f.storedBytesMedian} bytes`]),
     ['service peak RSS', `${peakRssMiB} MiB`],
   ]);
   process.stdout.write(

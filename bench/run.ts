@@ -123,7 +123,8 @@ function summaryRows(result: Record<string, unknown>): Array<[string, string]> {
       return (r.figures as Array<Record<string, number | string>>).map((f) => [
         `${r.files} files, ${f.engine} ${f.operation}, API / hand`,
         `${f.ratio} (${f.apiMedianMs} / ${f.handMedianMs} ms), status read p99 ${f.readP99Ms} ms` +
-          (f.cpuRatio === undefined ? '' : `, CPU ${f.cpuRatio}`),
+          (f.cpuRatio === undefined ? '' : `, CPU ${f.cpuRatio}`) +
+          (f.storedBytesMedian === undefined ? '' : `, stored ${f.storedBytesMedian} bytes`),
       ]);
     case 'archive-download':
       return [

@@ -19,9 +19,17 @@ function walker(
   paths: string[],
   exclude: string[] = [],
   symlinksOnly = false,
+  split: { workers: number; tasks: number } | Record<string, never> = {},
 ): { stdout: Buffer; stderr: string; status: number } {
   const result = spawnSync('python3', ['-I', '-S', '-c', ATTRIBUTE_WALKER_SCRIPT], {
-    input: JSON.stringify({ root, paths, exclude, symlinks_only: symlinksOnly }),
+    input: JSON.stringify({
+      root,
+      paths,
+      exclude,
+      symlinks_only: symlinksOnly,
+      ...split,
+      trace_split: 'workers' in split,
+    }),
     maxBuffer: 256 * 1024 * 1024,
   });
   return { stdout: result.stdout, stderr: result.stderr.toString('utf8'), status: result.status ?? -1 };
@@ -107,6 +115,42 @@ describe('attribute walker: the same dump as getfattr, by descriptor', () => {
       assert.equal(mine.status, 0, mine.stderr);
       assert.equal(mine.stdout.toString('latin1'), getfattr(root, paths).toString('latin1'), paths.join(','));
     }
+  });
+
+  it('split over several worker processes, prints the same bytes in the same order, warnings and exclusions too', () => {
+    // Enough directories, two levels deep, that the walk is cut below its first level.
+    const many = join(root, 'shadow', 'many');
+    for (let d = 0; d < 8; d++) {
+      for (let e = 0; e < 3; e++) {
+        mkdirSync(join(many, `d${d}`, `e${e}`), { recursive: true });
+        writeFileSync(join(many, `d${d}`, `e${e}`, 'f'), `${d}${e}`);
+        setfattr('-n', 'user.n', '-v', `${d}.${e}`, join(many, `d${d}`, `e${e}`, 'f'));
+      }
+    }
+    try {
+      const theirs = getfattr(root, ['shadow', 'info']).toString('latin1');
+      for (const split of [
+        { workers: 2, tasks: 2 },
+        { workers: 2, tasks: 12 },
+        { workers: 3, tasks: 12 },
+      ]) {
+        const mine = walker(root, ['shadow', 'info'], [], false, split);
+        assert.equal(mine.status, 0, mine.stderr);
+        assert.match(mine.stderr, /^split shadow into \d+ subtrees for [23] workers$/m, JSON.stringify(split));
+        assert.equal(mine.stdout.toString('latin1'), theirs, JSON.stringify(split));
+      }
+    } finally {
+      rmSync(many, { recursive: true, force: true });
+    }
+    const serial = walker(root, ['shadow/nope', 'shadow/link-in/html', 'shadow'], ['shadow/var/www/html']);
+    const split = walker(root, ['shadow/nope', 'shadow/link-in/html', 'shadow'], ['shadow/var/www/html'], false, {
+      workers: 2,
+      tasks: 4,
+    });
+    assert.equal(split.status, 1);
+    assert.equal(split.stdout.toString('latin1'), serial.stdout.toString('latin1'));
+    assert.ok(!split.stdout.toString('latin1').includes('shadow/var/www/html'));
+    assert.equal(split.stderr.replace(/^split .*\n/m, ''), serial.stderr);
   });
 
   it('skips excluded subtrees without walking them', () => {

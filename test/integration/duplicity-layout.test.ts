@@ -142,9 +142,13 @@ describe('duplicity: points made from / before sites were backed up from their o
     await mutateSiteTree(site, 2);
     states.push(await snapshotTree(site, PATHS, EXCLUDE));
     newestPaths = await snapshotTree(site, SOME_PATHS);
+    // What a capture killed with the service leaves behind.
+    const leftover = join(manifest, '.attributes.dump.0123456789ab.tmp');
+    writeFileSync(leftover, 'half a manifest');
     const second = await runJob(t, '/v1/sites/site1/backups', { level: 'incremental' });
     assert.equal(second.status, 'succeeded', JSON.stringify(second));
     assert.equal(second.result?.level, 'incremental', 'the new chain continues');
+    assert.ok(!existsSync(leftover), "a killed capture's temporary file is removed");
     assert.equal((await points()).length, 3);
   });
 

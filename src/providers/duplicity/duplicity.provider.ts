@@ -225,7 +225,13 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       await mkdir(manifestDir, { recursive: true, mode: 0o700 });
       return this.captureInto(join(manifestDir, ATTRIBUTES_FILE), subject, context);
     }
-    return this.inSiteManifestDir(subject, (dir) => this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context));
+    return this.inSiteManifestDir(subject, async (dir) => {
+      // A capture killed with the service leaves its temporary file: nothing but the manifest belongs here.
+      for (const entry of await dir.list()) {
+        if (entry.name !== ATTRIBUTES_FILE && !entry.stats.isDirectory()) await dir.unlink(entry.name);
+      }
+      return this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context);
+    });
   }
 
   /** Runs `work` on the site's SITE_MANIFEST_DIR, created if missing, refused unless it is root's own 0700 directory. */

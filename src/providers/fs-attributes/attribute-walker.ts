@@ -21,7 +21,7 @@
  * Python because it is on every machine duplicity runs on and has `dir_fd`, `scandir(fd)` and `*xattr` built in.
  */
 export const ATTRIBUTE_WALKER_SCRIPT = String.raw`
-import base64, errno, json, os, resource, subprocess, sys, traceback
+import base64, errno, io, json, os, resource, struct, subprocess, sys, traceback
 
 # Exit 1 means "some entries could not be read"; anything unexpected must fail the capture instead (Python's own
 # status for an uncaught exception is also 1).
@@ -36,6 +36,16 @@ out = open(sys.stdout.fileno(), 'wb', buffering=1 << 17, closefd=False)
 err = open(sys.stderr.fileno(), 'wb', buffering=0, closefd=False)
 exclude = set(os.fsencode(p) for p in req['exclude'])
 links_only = bool(req.get('symlinks_only'))
+# Processes that share the walk of one path (see parallel_walk); 1 walks in this process alone.
+workers = max(1, int(req.get('workers', 1)))
+# How many subtrees parallel_walk aims to cut the walk into: enough that the workers finish at about the same time.
+TASK_TARGET = max(1, int(req.get('tasks', 8 * workers)))
+# Subtrees are cut from at most this many levels below a path, and never from a directory with more subdirectories
+# than MAX_SPLIT_DIRS (each subtree holds a descriptor until a worker walks it).
+MAX_SPLIT_LEVELS = 8
+MAX_SPLIT_DIRS = 256
+# Tests ask for a line on stderr saying how a walk was split (it is not a warning: the exit status stays).
+trace_split = bool(req.get('trace_split'))
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FS_ENCODING = sys.getfilesystemencoding()
 status = 0
@@ -102,6 +112,29 @@ def open_below(fd, parts):
         raise
     return fd
 
+def open_child(fd, name, child):
+    # A subdirectory of an opened directory, O_NOFOLLOW; -1 (with a warning) when it is no longer a directory.
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=fd)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            warn(child, 'was replaced by something that is not a directory (a symlink?) while being read; skipped')
+        elif e.errno == errno.ENOENT:
+            warn(child, 'vanished while being read')
+        else:
+            warn(child, e.strerror)
+        return -1
+
+def captured(work, *args):
+    # What work(*args) prints, as bytes, instead of printing it.
+    global out
+    saved, out = out, io.BytesIO()
+    try:
+        work(*args)
+        return out.getvalue()
+    finally:
+        out = saved
+
 def inside_exclude(rel):
     return any(e == b'.' or rel == e or rel.startswith(e + b'/') for e in exclude)
 
@@ -141,15 +174,8 @@ def walk(top_fd, top_path):
                         cwd = fd
                     dump(child, name, False)
                     continue
-                try:
-                    child_fd = os.open(name, DIR_FLAGS, dir_fd=fd)
-                except OSError as e:
-                    if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                        warn(child, 'was replaced by something that is not a directory (a symlink?) while being read; skipped')
-                    elif e.errno == errno.ENOENT:
-                        warn(child, 'vanished while being read')
-                    else:
-                        warn(child, e.strerror)
+                child_fd = open_child(fd, name, child)
+                if child_fd < 0:
                     continue
                 dump_dir(child, child_fd)
                 if len(stack) >= MAX_DEPTH:
@@ -169,6 +195,129 @@ def walk(top_fd, top_path):
         os.close(fd)
         stack.pop()
         cwd = -1  # the number may be reused by the next directory opened
+
+def expand(fd, path):
+    """The entries of an opened directory (its own block already printed) as walk() would print them, in order: bytes
+    for the blocks printed now (entries that are not directories, each subdirectory's own block) and (fd, path) for
+    each subdirectory, opened, still to walk. Closes fd. None, with nothing opened and fd kept, for a directory with
+    more than MAX_SPLIT_DIRS subdirectories."""
+    prefix = b'' if path == b'.' else path + b'/'
+    try:
+        with os.scandir(fd) as listing:
+            entries = [(entry, entry.is_dir(follow_symlinks=False)) for entry in listing]
+    except OSError as e:
+        warn(path, e.strerror)
+        os.close(fd)
+        return []
+    if sum(1 for _, is_dir in entries if is_dir) > MAX_SPLIT_DIRS:
+        return None
+    parts = []
+    os.fchdir(fd)
+    for entry, is_dir in entries:
+        name = entry.name.encode(FS_ENCODING, 'surrogateescape')
+        child = prefix + name
+        if exclude and child in exclude:
+            continue
+        if not is_dir:
+            parts.append(captured(dump, child, name, False))
+            continue
+        child_fd = open_child(fd, name, child)
+        if child_fd >= 0:
+            parts.append(captured(dump_dir, child, child_fd))
+            parts.append((child_fd, child))
+    os.close(fd)
+    return parts
+
+def parallel_walk(top_fd, top_path):
+    """walk(), shared by forked worker processes, printing the same bytes in the same order. The first levels are
+    read here and cut into subtrees (each an opened directory, so a directory swapped for a link afterwards changes
+    nothing); the workers take subtrees from a queue as they finish one, and send back what each printed, which is
+    put in its place. Closes top_fd."""
+    global status
+    parts = [(top_fd, top_path)]
+    for _ in range(MAX_SPLIT_LEVELS):
+        tasks = sum(1 for part in parts if type(part) is tuple)
+        if tasks == 0 or tasks >= TASK_TARGET:
+            break
+        grown, expanded_any = [], False
+        for part in parts:
+            cut = expand(*part) if type(part) is tuple and tasks < TASK_TARGET else None
+            if cut is None:
+                grown.append(part)
+                continue
+            expanded_any = True
+            tasks += sum(1 for piece in cut if type(piece) is tuple) - 1
+            grown.extend(cut)
+        parts = grown
+        if not expanded_any:
+            break
+    tasks = [part for part in parts if type(part) is tuple]
+    if len(tasks) < 2:
+        for part in parts:
+            if type(part) is tuple:
+                walk(*part)
+            else:
+                out.write(part)
+        return
+    # Every index is in the queue before a worker starts (4 bytes each, far below the pipe's capacity): each read of
+    # 4 bytes takes one, and an empty queue reads as its end.
+    if trace_split:
+        err.write(b'split ' + top_path + b' into %d subtrees for %d workers\n' % (len(tasks), min(workers, len(tasks))))
+    queue_r, queue_w = os.pipe()
+    os.write(queue_w, b''.join(struct.pack('<I', index) for index in range(len(tasks))))
+    os.close(queue_w)
+    out.flush()
+    running = []
+    for _ in range(min(workers, len(tasks))):
+        result_r, result_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(result_r)
+                results = []
+                while True:
+                    taken = os.read(queue_r, 4)
+                    if not taken:
+                        break
+                    index = struct.unpack('<I', taken)[0]
+                    results.append((index, captured(walk, *tasks[index])))
+                with open(result_w, 'wb') as sent:
+                    for index, printed in results:
+                        sent.write(struct.pack('<IQ', index, len(printed)) + printed)
+                os._exit(status)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(2)
+        os.close(result_w)
+        running.append((pid, result_r))
+    os.close(queue_r)
+    for fd, _ in tasks:
+        os.close(fd)
+    printed_by_task = {}
+    broken = False
+    for pid, result_r in running:
+        with open(result_r, 'rb') as received:
+            data = received.read()
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if code == 1:
+            status = 1
+        elif code != 0:
+            broken = True
+        offset = 0
+        while offset + 12 <= len(data):
+            index, size = struct.unpack_from('<IQ', data, offset)
+            printed_by_task[index] = data[offset + 12:offset + 12 + size]
+            offset += 12 + size
+    if broken or len(printed_by_task) != len(tasks):
+        raise RuntimeError('a worker of the attribute walk failed')
+    index = 0
+    for part in parts:
+        if type(part) is tuple:
+            out.write(printed_by_task[index])
+            index += 1
+        else:
+            out.write(part)
 
 def find_links(top_fd, top_path):
     """symlinks_only: GNU find lists the links below an opened directory (a C walk, about a fifth of this script's own
@@ -216,6 +365,8 @@ def find_links(top_fd, top_path):
             os.close(parent_fd)
         os.close(top_fd)
 
+walk_below = find_links if links_only else parallel_walk if workers > 1 else walk
+
 root_fd = os.open(req['root'], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 for text in req['paths']:
     top = os.fsencode(text)
@@ -224,7 +375,7 @@ for text in req['paths']:
     if top == b'.':
         fd = os.dup(root_fd)
         dump_dir(top, fd)
-        (find_links if links_only else walk)(fd, top)
+        walk_below(fd, top)
         continue
     parts = top.split(b'/')
     parent = -1
@@ -234,7 +385,7 @@ for text in req['paths']:
         if (info.st_mode & 0o170000) == 0o040000:
             fd = os.open(parts[-1], DIR_FLAGS, dir_fd=parent)
             dump_dir(top, fd)
-            (find_links if links_only else walk)(fd, top)
+            walk_below(fd, top)
         elif not links_only or (info.st_mode & 0o170000) == 0o120000:
             dump(top, b'/proc/self/fd/%d/%s' % (parent, parts[-1]), False)
     except OSError as e:

@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError } from '../../common/errors/app-error';
 import { ErrorCode } from '../../common/errors/error-code';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
+import { systemPython } from '../../common/process/system-python';
 import {
   canonicalRelativePath,
   DumpBlockReader,
@@ -59,6 +60,12 @@ export interface ApplyResult {
   warnings: string[];
 }
 
+/**
+ * Processes that share one capture's walk (see parallel_walk in attribute-walker.ts): a 100,000-file site's walk is
+ * about half a second of one core, all of it before the engine can start.
+ */
+const WALK_WORKERS = Math.max(1, Math.min(4, availableParallelism()));
+
 /** How many directories the symlink guard remembers as checked; the dump comes in walk order, so few are enough. */
 const CHECKED_DIRECTORIES_LIMIT = 10_000;
 
@@ -107,11 +114,17 @@ export class FsAttributesService {
     try {
       const result = await this.runner.run({
         // A descriptor-based walk, never getfattr: see attribute-walker.ts for why and what it prints.
-        command: 'python3',
+        command: systemPython(),
         // -I -S: standard library only, no site-packages set-up (a third of the walk of a 100,000-file site went
         // there) and no PYTHON* variable from the environment.
         args: ['-I', '-S', '-c', ATTRIBUTE_WALKER_SCRIPT],
-        input: JSON.stringify({ root: options.root, paths, exclude, symlinks_only: options.symlinksOnly === true }),
+        input: JSON.stringify({
+          root: options.root,
+          paths,
+          exclude,
+          symlinks_only: options.symlinksOnly === true,
+          workers: WALK_WORKERS,
+        }),
         signal: options.signal,
         onLine: (stream, line) => {
           if (stream === 'stdout') take(reader.push(line));

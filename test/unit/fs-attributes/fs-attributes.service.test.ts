@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../../src/common/errors/app-error';
 import { ErrorCode } from '../../../src/common/errors/error-code';
 import { FakeRunner } from '../../support/fake-runner';
+import { systemPython } from '../../../src/common/process/system-python';
 import { FsAttributesService } from '../../../src/providers/fs-attributes/fs-attributes.service';
 
 const FIXTURE = join(process.cwd(), 'test/fixtures/fs-attributes/getfattr-dump.txt');
@@ -36,11 +37,17 @@ describe('FsAttributesService.capture (fake attribute walker)', () => {
     });
 
     const request = runner.requests[0];
-    assert.equal(request.command, 'python3');
+    assert.equal(request.command, systemPython());
     // -I -S: the standard library only, and no PYTHON* variable of the environment reaches a root process.
     assert.deepEqual(request.args.slice(0, 3), ['-I', '-S', '-c']);
     assert.match(request.args[3], /O_NOFOLLOW/);
-    const input = JSON.parse(request.input ?? '') as { root: string; paths: string[]; exclude: string[] };
+    const input = JSON.parse(request.input ?? '') as {
+      root: string;
+      paths: string[];
+      exclude: string[];
+      workers: number;
+    };
+    assert.ok(input.workers >= 1 && input.workers <= 4, 'the walk is shared by one to four processes');
     assert.deepEqual(input.root, join(dir, 'site'));
     assert.deepEqual(input.paths, ['shadow', 'info']);
     assert.deepEqual(input.exclude.slice(0, 1), ['shadow/var/lib'], 'the walk itself skips excluded subtrees');
@@ -117,7 +124,7 @@ describe('FsAttributesService.capture (fake attribute walker)', () => {
           'user.x=0sAQ==',
           '',
         ],
-        exitCode: request.command === 'python3' ? 0 : 9,
+        exitCode: request.command === systemPython() ? 0 : 9,
       };
     });
     mkdirSync(join(dir, 'site', 'info'), { recursive: true });

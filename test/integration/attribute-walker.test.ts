@@ -326,3 +326,41 @@ describe('attribute walker, symlinks_only, against a directory swapped for a lin
     assert.ok(inside > 0, 'the links inside were read while the racer ran');
   });
 });
+
+describe('attribute walker shared by several processes, against a directory swapped for a link mid-walk', () => {
+  const root = mkdtempSync(join(tmpdir(), 'attr-walker-split-race-'));
+  const outside = join(root, 'outside');
+  const site = join(root, 'site');
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('never prints an attribute of a file outside the site, whether the swap meets the split or a worker', async () => {
+    for (const [base, mark] of [
+      [outside, 'trusted.outside'],
+      [join(site, 'shadow', 'sub'), 'trusted.inside'],
+    ] as const) {
+      for (let d = 0; d < 20; d++) {
+        mkdirSync(join(base, `d${d}`), { recursive: true });
+        for (let f = 0; f < 20; f++) writeFileSync(join(base, `d${d}`, `f${f}`), `${d}/${f}`);
+      }
+      execFileSync('find', [base, '-type', 'f', '-exec', 'setfattr', '-n', mark, '-v', '1', '{}', '+']);
+    }
+    const racer = await startSwapRacer(join(site, 'shadow', 'sub'), outside, { maxMs: 60_000 });
+    let inside = 0;
+    let splits = 0;
+    try {
+      for (let i = 0; i < 40; i++) {
+        const run = walker(site, ['shadow'], [], false, { workers: 2, tasks: 8 });
+        assert.ok(run.status === 0 || run.status === 1, run.stderr);
+        const dump = run.stdout.toString('latin1');
+        assert.ok(!dump.includes('trusted.outside'), 'no attribute of a file outside the site is printed');
+        inside += dump.split('trusted.inside').length - 1;
+        if (/^split shadow into \d+ subtrees for 2 workers$/m.test(run.stderr)) splits++;
+      }
+    } finally {
+      const { rounds } = await racer.stop();
+      assert.ok(rounds >= 20, `the racer swapped ${rounds} times`);
+    }
+    assert.ok(inside > 0, 'the files inside were read while the racer ran');
+    assert.ok(splits > 0, 'some walks were shared by the workers');
+  });
+});

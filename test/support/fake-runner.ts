@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ProcessRunner, type RunRequest, type RunResult } from '../../src/common/process/process-runner';
 
 /** What a faked tool run prints, line by line, and how it ends (a clean exit 0 unless told otherwise). */
@@ -7,8 +9,8 @@ export interface FakeRun extends Partial<Omit<RunResult, 'stdout'>> {
 }
 
 /**
- * Plays a tool's part for unit tests: prints the lines the script returns for each request (through `onLine`, as the
- * real runner does, and as `stdout` when the request captures it) and remembers every request, so tests can look at
+ * Plays a tool's part for unit tests: prints the lines the script returns for each request (through `onLine`, or
+ * into `stdoutTo` when the request gives one, as the real runner does, and as `stdout` when the request captures it) and remembers every request, so tests can look at
  * argv and env. The script may be async: a test holds a run open on a promise it settles when it wants the run to
  * end, instead of a delay. Integration tests use the real ProcessRunner.
  */
@@ -30,7 +32,12 @@ export class FakeRunner {
   async run(request: RunRequest): Promise<RunResult> {
     this.requests.push(request);
     const { stdout = [], stderr = [], ...result } = await this.script(request);
-    for (const line of stdout) request.onLine?.('stdout', line);
+    if (request.stdoutTo) {
+      // As the real runner: raw stdout goes to the stream (ended when stdout ends) instead of being read as lines.
+      await pipeline(Readable.from([Buffer.from(stdout.map((line) => `${line}\n`).join(''))]), request.stdoutTo);
+    } else {
+      for (const line of stdout) request.onLine?.('stdout', line);
+    }
     for (const line of stderr) request.onLine?.('stderr', line);
     return {
       exitCode: 0,

@@ -21,7 +21,7 @@
  * Python because it is on every machine duplicity runs on and has `dir_fd`, `scandir(fd)` and `*xattr` built in.
  */
 export const ATTRIBUTE_WALKER_SCRIPT = String.raw`
-import base64, errno, io, json, os, resource, struct, subprocess, sys, traceback
+import base64, errno, io, json, os, resource, select, struct, subprocess, sys, traceback
 
 # Exit 1 means "some entries could not be read"; anything unexpected must fail the capture instead (Python's own
 # status for an uncaught exception is also 1).
@@ -274,16 +274,16 @@ def parallel_walk(top_fd, top_path):
         if pid == 0:
             try:
                 os.close(result_r)
-                results = []
-                while True:
-                    taken = os.read(queue_r, 4)
-                    if not taken:
-                        break
-                    index = struct.unpack('<I', taken)[0]
-                    results.append((index, captured(walk, *tasks[index])))
+                # Each subtree's output goes back as soon as it is walked, so the caller reads while the walk goes on.
                 with open(result_w, 'wb') as sent:
-                    for index, printed in results:
+                    while True:
+                        taken = os.read(queue_r, 4)
+                        if not taken:
+                            break
+                        index = struct.unpack('<I', taken)[0]
+                        printed = captured(walk, *tasks[index])
                         sent.write(struct.pack('<IQ', index, len(printed)) + printed)
+                        sent.flush()
                 os._exit(status)
             except BaseException:
                 traceback.print_exc()
@@ -294,30 +294,45 @@ def parallel_walk(top_fd, top_path):
     os.close(queue_r)
     for fd, _ in tasks:
         os.close(fd)
+    # Outputs arrive in the order the workers finish; each is printed once everything before it in the walk is.
     printed_by_task = {}
+    pending = {result_r: bytearray() for _, result_r in running}
+    next_part = next_task = 0
+    while pending:
+        ready, _, _ = select.select(list(pending), [], [])
+        for result_r in ready:
+            chunk = os.read(result_r, 1 << 17)
+            if not chunk:
+                os.close(result_r)
+                del pending[result_r]
+                continue
+            buffer = pending[result_r]
+            buffer += chunk
+            while len(buffer) >= 12:
+                index, size = struct.unpack_from('<IQ', buffer, 0)
+                if len(buffer) < 12 + size:
+                    break
+                printed_by_task[index] = bytes(buffer[12:12 + size])
+                del buffer[:12 + size]
+        while next_part < len(parts):
+            part = parts[next_part]
+            if type(part) is tuple:
+                if next_task not in printed_by_task:
+                    break
+                out.write(printed_by_task.pop(next_task))
+                next_task += 1
+            else:
+                out.write(part)
+            next_part += 1
     broken = False
-    for pid, result_r in running:
-        with open(result_r, 'rb') as received:
-            data = received.read()
+    for pid, _ in running:
         code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         if code == 1:
             status = 1
         elif code != 0:
             broken = True
-        offset = 0
-        while offset + 12 <= len(data):
-            index, size = struct.unpack_from('<IQ', data, offset)
-            printed_by_task[index] = data[offset + 12:offset + 12 + size]
-            offset += 12 + size
-    if broken or len(printed_by_task) != len(tasks):
+    if broken or next_part != len(parts):
         raise RuntimeError('a worker of the attribute walk failed')
-    index = 0
-    for part in parts:
-        if type(part) is tuple:
-            out.write(printed_by_task[index])
-            index += 1
-        else:
-            out.write(part)
 
 def find_links(top_fd, top_path):
     """symlinks_only: GNU find lists the links below an opened directory (a C walk, about a fifth of this script's own

@@ -10,11 +10,14 @@ import { ErrorCode } from '../../common/errors/error-code';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
 import { systemPython } from '../../common/process/system-python';
 import {
+  blockPath,
   canonicalRelativePath,
   DumpBlockReader,
+  DumpBlockSplitter,
   formatBlock,
   isMangledName,
   isWithinAny,
+  restorableBlock,
   WarningList,
   type DumpBlock,
 } from './attribute-dump';
@@ -98,18 +101,18 @@ export class FsAttributesService {
     ];
 
     const warnings = new WarningList();
-    const reader = new DumpBlockReader();
     const writer = new BufferedFileWriter(tempFile);
     let entries = 0;
-    const take = (block: DumpBlock | undefined): void => {
-      if (!block || isWithinAny(block.path, exclude)) return;
-      if (isMangledName(block.path)) {
-        warnings.add(`${JSON.stringify(block.path)}: file name is not valid UTF-8; its attributes are not captured`);
+    const blocks = new DumpBlockSplitter((block) => {
+      const path = blockPath(block);
+      if (path === undefined || isWithinAny(path, exclude)) return;
+      if (isMangledName(path)) {
+        warnings.add(`${JSON.stringify(path)}: file name is not valid UTF-8; its attributes are not captured`);
         return;
       }
-      writer.write(formatBlock(block));
+      writer.write(restorableBlock(block));
       entries++;
-    };
+    });
 
     try {
       const result = await this.runner.run({
@@ -126,13 +129,15 @@ export class FsAttributesService {
           workers: WALK_WORKERS,
         }),
         signal: options.signal,
+        stdoutTo: blocks,
         onLine: (stream, line) => {
-          if (stream === 'stdout') take(reader.push(line));
-          else if (stream === 'stderr') warnings.add(line);
+          if (stream === 'stderr') warnings.add(line);
         },
       });
-      take(reader.end());
       options.signal?.throwIfAborted();
+      if (result.stdoutError) {
+        throw new AppError(ErrorCode.Internal, `writing the attribute manifest failed: ${result.stdoutError}`);
+      }
       // Exit 1 means some files could not be read (one vanished or was swapped for a link mid-walk, a path is
       // missing): the others are fine.
       if (result.exitCode !== 0 && result.exitCode !== 1) throw toolFailure('the attribute walk', result);

@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import {
+  blockPath,
   canonicalRelativePath,
   DumpBlockReader,
+  DumpBlockSplitter,
   escapeDumpPath,
   formatBlock,
   isMangledName,
   isWithin,
   isWithinAny,
   restorableAttribute,
+  restorableBlock,
   unescapeDumpPath,
   WarningList,
   type DumpBlock,
@@ -83,6 +88,39 @@ describe('DumpBlockReader on real getfattr output', () => {
       assert.equal(again[0].path, block.path);
       assert.deepEqual(again[0].attributes, block.attributes.map(restorableAttribute));
     }
+  });
+});
+
+describe('DumpBlockSplitter: whole blocks from raw chunks', () => {
+  const split = async (chunks: Buffer[]): Promise<string[]> => {
+    const blocks: string[] = [];
+    await pipeline(Readable.from(chunks), new DumpBlockSplitter((block) => blocks.push(block)));
+    return blocks;
+  };
+
+  it('gives the same blocks as DumpBlockReader, however the bytes are cut, multi-byte names included', async () => {
+    const raw = readFileSync(FIXTURE);
+    const expected = readBlocks(raw.toString('utf8')).blocks.map(formatBlock);
+    for (const size of [1, 2, 3, 7, 64, 4096, raw.length]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < raw.length; at += size) chunks.push(raw.subarray(at, at + size));
+      const blocks = await split(chunks);
+      assert.deepEqual(blocks.map(restorableBlock), expected, `chunks of ${size} bytes`);
+      assert.deepEqual(
+        blocks.map(blockPath),
+        readBlocks(raw.toString('utf8')).blocks.map((block) => block.path),
+      );
+    }
+  });
+
+  it('completes a last block cut short, and names no path for text that is not a block', async () => {
+    assert.deepEqual(await split([Buffer.from('# file: a\nuser.x=0sAQ==\n\n# file: b\nuser.y=0s')]), [
+      '# file: a\nuser.x=0sAQ==\n\n',
+      '# file: b\nuser.y=0s\n\n',
+    ]);
+    assert.equal(restorableBlock('# file: b\nuser.y=0s\nuser.z=0sAA==\n\n'), '# file: b\nuser.y\nuser.z=0sAA==\n\n');
+    assert.equal(blockPath('stray line\n\n'), undefined);
+    assert.equal(blockPath('# file: ./x\\012y\nuser.a=0s\n\n'), 'x\ny');
   });
 });
 

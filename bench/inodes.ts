@@ -132,11 +132,7 @@ interface ApiRun {
   bytes?: number;
 }
 
-async function timedJob(
-  service: ServiceProcess,
-  path: string,
-  body: object,
-): Promise<ApiRun> {
+async function timedJob(service: ServiceProcess, path: string, body: object): Promise<ApiRun> {
   settle();
   const poll = pollStatus(service);
   try {
@@ -185,13 +181,7 @@ async function besideStatusReads<T>(run: () => Promise<T>): Promise<T> {
 
 const handRun = (run: () => Promise<number>): Promise<HandRun> => timedByHand(() => besideStatusReads(run));
 
-function record(
-  rows: Row[],
-  engine: string,
-  operation: Operation,
-  hand: number | HandRun,
-  api: ApiRun,
-) {
+function record(rows: Row[], engine: string, operation: Operation, hand: number | HandRun, api: ApiRun) {
   const { ms, cpuMs } = typeof hand === 'number' ? { ms: hand, cpuMs: undefined } : hand;
   let row = rows.find((r) => r.engine === engine && r.operation === operation);
   if (!row) {
@@ -443,7 +433,10 @@ async function main(): Promise<void> {
     ]),
     ...figures
       .filter((f) => f.storedBytesMedian !== undefined)
-      .map((f): [string, string] => [`${f.engine} ${f.operation}: stored at the target`, `${f.storedBytesMedian} bytes`]),
+      .map((f): [string, string] => [
+        `${f.engine} ${f.operation}: stored at the target`,
+        `${f.storedBytesMedian} bytes`,
+      ]),
     ['service peak RSS', `${peakRssMiB} MiB`],
   ]);
   process.stdout.write(

@@ -164,11 +164,13 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     }
 
     context.progress({ phase: 'backup' });
+    // duplicity tries each path against these in order until one matches: the subject's own includes first, so a
+    // site's millions of paths never test the manifest's pattern (which only the manifest itself matches).
     const selection = [
       ...subject.exclude.flatMap((path) => ['--exclude', path]),
+      ...subject.include.flatMap((path) => ['--include', path]),
       '--include',
       manifestSourcePath(layout),
-      ...subject.include.flatMap((path) => ['--include', path]),
       '--exclude',
       '**',
     ];

@@ -196,6 +196,13 @@ def walk(top_fd, top_path):
         stack.pop()
         cwd = -1  # the number may be reused by the next directory opened
 
+def is_plain_dir(entry):
+    # As in walk(): an entry that cannot be looked at (it vanished) is not walked into.
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
 def expand(fd, path):
     """The entries of an opened directory (its own block already printed) as walk() would print them, in order: bytes
     for the blocks printed now (entries that are not directories, each subdirectory's own block) and (fd, path) for
@@ -204,7 +211,7 @@ def expand(fd, path):
     prefix = b'' if path == b'.' else path + b'/'
     try:
         with os.scandir(fd) as listing:
-            entries = [(entry, entry.is_dir(follow_symlinks=False)) for entry in listing]
+            entries = [(entry, is_plain_dir(entry)) for entry in listing]
     except OSError as e:
         warn(path, e.strerror)
         os.close(fd)

@@ -21,6 +21,7 @@ import { RESTORE_JOB } from '../src/providers/bacula/bacula-resources';
 import { startBacula, type BaculaHarness } from '../test/support/bacula-harness';
 import { makeSites } from '../test/support/sample-sites';
 import { startServiceProcess, type ServiceProcess } from '../test/support/service-process';
+import { siteSelectionByHand } from '../test/support/duplicity-by-hand';
 import {
   benchServiceEnv,
   cpuOf,
@@ -204,17 +205,7 @@ function duplicityHand(root: string, site: string) {
   const archive = join(root, 'hand-archive');
   const target = `file://${join(root, 'hand-target')}`;
   const common = ['--archive-dir', archive, '--name', 'site1', '--no-encryption'];
-  const selection = [
-    '--exclude',
-    join(site, 'shadow/var/lib'),
-    '--include',
-    join(site, 'shadow'),
-    '--include',
-    join(site, 'info'),
-    '--exclude',
-    '**',
-    site,
-  ];
+  const selection = [...siteSelectionByHand(site), site];
   const env = { HOME: root };
   return {
     backup: (level: 'full' | 'incremental') =>

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { runJob } from '../support/jobs';
+import { siteSelectionByHand } from '../support/duplicity-by-hand';
 import { makeSites } from '../support/sample-sites';
 import { startTestApp, tempDir } from '../support/test-app';
 
@@ -54,14 +55,7 @@ describe('many inodes through the API', () => {
           join(root, 'hand-archive'),
           '--name',
           'site1',
-          '--exclude',
-          join(site, 'shadow/var/lib'),
-          '--include',
-          join(site, 'shadow'),
-          '--include',
-          join(site, 'info'),
-          '--exclude',
-          '**',
+          ...siteSelectionByHand(site),
           site,
           `file://${root}/hand-target`,
         ],

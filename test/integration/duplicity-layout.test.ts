@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { runJob, type JobBody } from '../support/jobs';
+import { siteSelectionByHand } from '../support/duplicity-by-hand';
 import { startAppWithSampleSite } from '../support/site-app';
 import { diffSnapshots, mutateSiteTree, SITE_TREE, snapshotTree, type TreeSnapshot } from '../support/site-tree';
 import { type TestApp } from '../support/test-app';
@@ -94,16 +95,7 @@ describe('duplicity: points made from / before sites were backed up from their o
         t.config.dataPath('duplicity', 'archive'),
         '--name',
         'site1',
-        '--exclude',
-        join(site, 'shadow/var/lib'),
-        '--include',
-        manifestDir,
-        '--include',
-        join(site, 'shadow'),
-        '--include',
-        join(site, 'info'),
-        '--exclude',
-        '**',
+        ...siteSelectionByHand(site, [manifestDir]),
         '/',
         `${t.config.duplicity.target}/site1`,
       ],

@@ -7,7 +7,7 @@ import type { BackupSubject, PointFile, PointFileType, RestorePoint } from '../b
 import type { JobContext } from '../../jobs/job-context';
 import { duplicityErrorFor, findFatalError } from './duplicity-errors';
 import { parseListCurrentFiles } from './duplicity-events';
-import { subjectPathOf, type DuplicityLayout } from './duplicity-layout';
+import { layoutOfPoint, subjectPathOf, type DuplicityLayout } from './duplicity-layout';
 import { type DuplicityRecord } from './duplicity-log-fd';
 
 /** What listing needs from the provider: its scratch area, its common options, its target, its runner. */
@@ -45,13 +45,7 @@ export async function listDuplicityPointFiles(
       throw new JobFailure(result.cancelled ? 'cancelled' : error.code, error.message);
     }
     const listedFiles = parseListCurrentFiles(records);
-    // A point made from `/` lists the directories above the site; one made from the site's directory never does.
-    const [current, ...older] = access.layouts;
-    const layout =
-      older.find((candidate) => {
-        const top = candidate.rootInArchive.split('/')[0];
-        return top !== '' && listedFiles.some((listed) => listed.path === top);
-      }) ?? current;
+    const layout = layoutOfPoint(access.layouts, (path) => listedFiles.some((listed) => listed.path === path));
     const files: PointFile[] = [];
     for (const listed of listedFiles) {
       const path = subjectPathOf(listed.path, layout);

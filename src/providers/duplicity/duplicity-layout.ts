@@ -55,6 +55,15 @@ function rootLayout(subject: BackupSubject, dataManifestDir: string): DuplicityL
   };
 }
 
+/**
+ * Which of `layouts` (the current one first) a point was made in, given whether the point holds a path: a point made
+ * from `/` holds the directories above the site; one made from the site's own directory never does.
+ */
+export function layoutOfPoint(layouts: DuplicityLayout[], holds: (path: string) => boolean): DuplicityLayout {
+  const [current, ...older] = layouts;
+  return older.find((layout) => layout.rootInArchive !== '' && holds(layout.rootInArchive)) ?? current;
+}
+
 /** The absolute path of the manifest a backup in `layout` reads. */
 export function manifestSourcePath(layout: DuplicityLayout): string {
   return join(layout.source, layout.manifestInArchive);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProcessRunner } from '../../common/process/process-runner';
+import { systemPython } from '../../common/process/system-python';
 import { TargetErrorCode } from '../../jobs/job-error-codes';
 import { JobFailure } from '../../jobs/job-failure';
 import { classifyTargetFailure } from './duplicity-errors';
@@ -169,6 +170,6 @@ export class DuplicityTarget {
         // not installed there
       }
     }
-    return (this.interpreter = 'python3');
+    return (this.interpreter = systemPython());
   }
 }

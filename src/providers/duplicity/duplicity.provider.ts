@@ -51,6 +51,7 @@ import { LogFdParser, type DuplicityRecord } from './duplicity-log-fd';
 import {
   ATTRIBUTES_FILE,
   currentLayout,
+  layoutOfPoint,
   layoutsOf,
   manifestSourcePath,
   SITE_MANIFEST_DIR,
@@ -198,7 +199,8 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       },
     );
     this.assertSucceeded(result, 'backup', errors);
-    await this.recordLayout(subject, layout);
+    // An incremental only ever continues a chain already recorded in this layout (chainIsIn): a full starts one.
+    if (level === 'full') await this.recordLayout(subject, layout);
     await this.keepManifestCopy(subject, layout);
     const sourceSize = numberOr(statistics.SourceFileSize);
     context.progress({ percent: 100, bytes: sourceSize });
@@ -227,13 +229,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       await mkdir(manifestDir, { recursive: true, mode: 0o700 });
       return this.captureInto(join(manifestDir, ATTRIBUTES_FILE), subject, context);
     }
-    return this.inSiteManifestDir(subject, async (dir) => {
-      // A capture killed with the service leaves its temporary file: nothing but the manifest belongs here.
-      for (const entry of await dir.list()) {
-        if (entry.name !== ATTRIBUTES_FILE && !entry.stats.isDirectory()) await dir.unlink(entry.name);
-      }
-      return this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context);
-    });
+    return this.inSiteManifestDir(subject, (dir) => this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context));
   }
 
   /** Runs `work` on the site's SITE_MANIFEST_DIR, created if missing, refused unless it is root's own 0700 directory. */
@@ -358,9 +354,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
   ): Promise<DuplicityLayout> {
     await this.restoreFromArchive(time, '', scratch, subject, context);
     context.progress({ percent: 90 });
-    // A point made from `/` holds the directories above the site; one made from the site's own directory never does.
-    const [current, ...older] = layoutsOf(subject, this.manifestDir(subject));
-    return older.find((layout) => existsSync(join(scratch, layout.rootInArchive))) ?? current;
+    return layoutOfPoint(layoutsOf(subject, this.manifestDir(subject)), (path) => existsSync(join(scratch, path)));
   }
 
   /**
@@ -548,7 +542,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
   }
 
   /**
-   * Which layout the subject's chain was made in, recorded after each backup: an incremental continues a chain only
+   * Which layout the subject's chain was made in, recorded after each full backup: an incremental continues a chain only
    * from the same source directory. Nothing recorded (a site backed up before the `site` layout, or a lost
    * DATA_DIR) means a new chain.
    */

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,6 +31,10 @@ export interface CaptureOptions {
   paths: string[];
   /** Relative to `root`; these and everything under them stay out of the manifest, e.g. `['shadow/var/lib']`. */
   exclude: string[];
+  /**
+   * Where the manifest goes, in a directory only the service writes (its temporary file is made beside it, and a
+   * killed capture's leftover is removed from there).
+   */
   manifestFile: string;
   /**
    * Only symlinks' own attributes: for an engine that keeps files' and directories' attributes itself but drops a
@@ -88,9 +92,10 @@ export class FsAttributesService {
     const paths = canonicalPaths(options.paths, 'paths');
     if (paths.length === 0) throw new AppError(ErrorCode.ValidationFailed, 'capture needs at least one path');
     await requireDirectory(options.root);
+    await removeStaleTemporaries(options.manifestFile);
     const tempFile = join(
       dirname(options.manifestFile),
-      `.${basename(options.manifestFile)}.${randomBytes(6).toString('hex')}.tmp`,
+      `${temporaryPrefixOf(options.manifestFile)}${randomBytes(6).toString('hex')}.tmp`,
     );
     // A manifest kept inside the tree (so the backup carries it) must not describe itself or its temporary name.
     const exclude = [
@@ -350,6 +355,22 @@ function relativeInside(root: string, file: string): string | undefined {
 async function requireDirectory(root: string): Promise<void> {
   const info = await stat(root).catch(() => undefined);
   if (!info?.isDirectory()) throw new AppError(ErrorCode.Internal, `${root} is not a directory`);
+}
+
+/** A capture writes `.<manifest name>.<12 hex digits>.tmp` beside the manifest, then renames it over the manifest. */
+function temporaryPrefixOf(manifestFile: string): string {
+  return `.${basename(manifestFile)}.`;
+}
+
+/** Removes what captures killed with the service left beside the manifest (only names of that exact form). */
+async function removeStaleTemporaries(manifestFile: string): Promise<void> {
+  const dir = dirname(manifestFile);
+  const prefix = temporaryPrefixOf(manifestFile);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(name.slice(prefix.length))) {
+      await unlink(join(dir, name)).catch(() => undefined);
+    }
+  }
 }
 
 function toolFailure(tool: string, result: RunResult): AppError {

@@ -102,7 +102,7 @@ export class BackupsService implements JobHandler {
     );
     const points = await run.step(
       'restore-points',
-      () => this.restorePoints.refresh(provider, subject, run),
+      () => this.restorePoints.refresh(provider, subject, run, outcome.points),
       (list) => `${list.length} restore point(s)`,
     );
     const newest = points.filter((point) => point.state === 'complete').sort((a, b) => b.time.localeCompare(a.time))[0];

@@ -40,6 +40,11 @@ export interface BackupOutcome {
   files: number | null;
   warnings: string[];
   notes: string[];
+  /**
+   * The subject's restore points as the engine listed them once this backup had ended, when the provider read them
+   * anyway (Bacula, in the session that followed the job): the job's restore-points step then asks nothing more.
+   */
+  points?: RestorePoint[];
 }
 
 export type RestorePointState = 'complete' | 'incomplete' | 'orphaned';

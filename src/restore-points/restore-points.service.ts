@@ -31,9 +31,17 @@ export class RestorePointsService {
     private readonly registry: ProviderRegistry,
   ) {}
 
-  /** Re-reads a provider's points for a subject into the catalog (after every backup). */
-  async refresh(provider: BackupProvider, subject: BackupSubject, context?: JobContext): Promise<RestorePoint[]> {
-    const scanned = await provider.scanRestorePoints(subject, context);
+  /**
+   * Re-reads a provider's points for a subject into the catalog (after every backup); `listed` is a listing the
+   * backup itself just read from the engine, which spares the engine a second one.
+   */
+  async refresh(
+    provider: BackupProvider,
+    subject: BackupSubject,
+    context?: JobContext,
+    listed?: RestorePoint[],
+  ): Promise<RestorePoint[]> {
+    const scanned = listed ?? (await provider.scanRestorePoints(subject, context));
     const sizes = (await provider.measureSets?.(subject).catch(() => undefined)) ?? new Map<string, SetSize>();
     const points = withReplay(scanned, sizes);
     this.store.replace(provider.name, subject.key, points);

@@ -60,10 +60,21 @@ export class FakeRunner {
  */
 export class RecordingRunner extends ProcessRunner {
   readonly requests: RunRequest[] = [];
+  private readonly written = new Map<RunRequest, string[]>();
 
   override run(request: RunRequest): Promise<RunResult> {
     this.requests.push(request);
+    if (request.stdin) {
+      const chunks: string[] = [];
+      this.written.set(request, chunks);
+      request.stdin.on('data', (chunk: Buffer | string) => chunks.push(String(chunk)));
+    }
     return super.run(request);
+  }
+
+  /** Everything a request gave the child on stdin: its `input`, or what was written to its `stdin` stream. */
+  fed(request: RunRequest): string {
+    return request.input ?? this.written.get(request)?.join('') ?? '';
   }
 
   /** The requests of `command` made while `work` ran. */

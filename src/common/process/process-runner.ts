@@ -18,6 +18,8 @@ export interface RunRequest {
   cwd?: string;
   /** Text written to the child's stdin; stdin is closed (not inherited) otherwise. */
   input?: string;
+  /** A stream piped into the child's stdin as it is written, for a conversation (a bconsole session); not with `input`. */
+  stdin?: Readable;
   /** Aborting it stops the whole process group: SIGTERM, then SIGKILL after `killGraceMs`. */
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -111,9 +113,19 @@ export class ProcessRunner implements OnApplicationShutdown {
       buffer: false,
       stripFinalNewline: false,
       input: request.input,
-      stdio: [request.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(request.logFd ? ['pipe'] : [])],
+      stdio: [
+        request.input === undefined && !request.stdin ? 'ignore' : 'pipe',
+        'pipe',
+        'pipe',
+        ...(request.logFd ? ['pipe'] : []),
+      ],
       cleanup: true,
     } as unknown as Options);
+    if (request.stdin && child.stdin) {
+      // A child that exits first closes the pipe: what is still written goes nowhere, and that is no failure.
+      child.stdin.on('error', () => undefined);
+      request.stdin.pipe(child.stdin);
+    }
 
     const pid = child.pid;
     const killGroup = (): void => {

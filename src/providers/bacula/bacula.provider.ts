@@ -37,7 +37,7 @@ import {
 } from './bacula-resources';
 import { LEVEL_NAME, LEVEL_OF, jobIdOf, pointIdOf, restorePointsOf } from './bacula-restore-points';
 import { listBaculaPointDirectory } from './bacula-files';
-import { BconsoleClient } from './bconsole-client';
+import { BconsoleClient, type BconsoleExchange } from './bconsole-client';
 import { probeDaemon } from './local-listener';
 import {
   isResourceShown,
@@ -56,9 +56,9 @@ import {
 
 /**
  * Bacula through bconsole: per-subject Job and FileSet resources written to BACULA_INCLUDE_DIR and loaded with
- * `reload`; jobs started with `run`, followed with `wait` and `.status`, judged from the catalog (`llist`) and their job
- * log; restore points and chains read from the catalog; restores through a Restore job of its own. The director may
- * run here or on a backup server: only bconsole talks to it.
+ * `reload`; jobs started with `run`, followed with `.status` in the session that ran them, judged from the catalog
+ * (`llist`) and their job log; restore points and chains read from the catalog; restores through a Restore job of its
+ * own. The director may run here or on a backup server: only bconsole talks to it.
  */
 @Injectable()
 export class BaculaProvider implements BackupProvider {
@@ -146,35 +146,62 @@ export class BaculaProvider implements BackupProvider {
     return { available: true, version, warnings };
   }
 
+  /**
+   * One bconsole session from the resources' check to the job's record: every command on its own bconsole would pay
+   * a connection and a login each (about 60 ms of the director's and bconsole's time), and the job's own command by
+   * hand needs two (`run`, then `wait`).
+   */
   async backup(request: BackupRequest, context: JobContext): Promise<BackupOutcome> {
     const { subject } = request;
     const names = resourcesFor(subject.key);
     const rendered = renderSubjectConfig(subject, this.settings);
     context.progress({ phase: 'prepare', percent: null, bytes: null });
     await this.bconsole.assertDirectorListening();
-    const fd = await this.installResources(context, { subject, text: rendered.text, expected: rendered.expected });
-    await this.assertClientListening(fd);
+    // Not tied to the job's signal: once the job is queued, a cancel must reach the director through the follower.
+    const session = await this.bconsole.open({ onSpawn: (pid) => context.trackPid(pid) });
+    const stop = (): void => void session.abandon();
+    context.signal.addEventListener('abort', stop, { once: true });
+    let jobId: number | null;
+    let estimate: { bytes: number } | null;
+    const listPoints = `llist jobname=${names.job}`;
+    try {
+      if (context.signal.aborted) throw context.signal.reason;
+      const { client: fd, also } = await this.installResources(
+        context,
+        { subject, text: rendered.text, expected: rendered.expected },
+        session,
+        [listPoints],
+      );
+      await this.assertClientListening(fd);
 
-    const level = LEVEL_NAME[request.level];
-    // Progress is measured against the previous backup of the same level. `estimate` has the file daemon walk the
-    // whole site once more before the backup walks it (on a site of a million files, minutes for a percentage), so it
-    // runs only for the first backup of a level, when there is nothing to compare with.
-    context.progress({ phase: 'estimate' });
-    const estimate =
-      (await this.previousOfLevel(subject, request.level, context)) ??
-      (await this.estimate(names.job, LEVEL_NAME[request.level], context));
+      const level = LEVEL_NAME[request.level];
+      // Progress is measured against the previous backup of the same level. `estimate` has the file daemon walk the
+      // whole site once more before the backup walks it (on a site of a million files, minutes for a percentage), so
+      // it runs only for the first backup of a level, when there is nothing to compare with.
+      context.progress({ phase: 'estimate' });
+      estimate =
+        previousOfLevel(also[0], request.level, context) ??
+        (await this.estimate(session, names.job, LEVEL_NAME[request.level], context));
 
-    const runLine = `run job=${names.job} level=${level} yes`;
-    context.log(`bconsole: ${runLine}`);
-    const reply = await this.bconsole.command([runLine], this.commandOptions(context));
-    const jobId = parseQueuedJobId(reply);
-    if (jobId === null)
-      throw new JobFailure('bacula-run-refused', `The director did not queue ${names.job}: ${tail(reply)}`);
-    context.log(`Bacula JobId ${jobId} queued (${names.job}, ${level})`);
+      const runLine = `run job=${names.job} level=${level} yes`;
+      context.log(`bconsole: ${runLine}`);
+      const reply = await session.send([runLine]);
+      jobId = parseQueuedJobId(reply);
+      if (jobId === null)
+        throw new JobFailure('bacula-run-refused', `The director did not queue ${names.job}: ${tail(reply)}`);
+      context.log(`Bacula JobId ${jobId} queued (${names.job}, ${LEVEL_NAME[request.level]})`);
+    } catch (error) {
+      await session.abandon();
+      throw context.signal.aborted && context.signal.reason instanceof Error ? context.signal.reason : error;
+    } finally {
+      context.signal.removeEventListener('abort', stop);
+    }
 
-    const { record, log } = await this.follower.follow(jobId, context, {
+    const { record, log, also } = await this.follower.follow(jobId, context, {
       kind: 'backup',
       estimateBytes: estimate?.bytes ?? null,
+      session,
+      alsoRead: [listPoints],
     });
     const made = LEVEL_OF[record.level] ?? request.level;
     const warnings = this.follower.judge(record, log, context, 'backup');
@@ -188,7 +215,15 @@ export class BaculaProvider implements BackupProvider {
       );
     }
     context.progress({ phase: 'done', percent: 100, bytes: record.bytes });
-    return { level: made, restorePointId: pointIdOf(jobId), bytes: record.bytes, files: record.files, warnings, notes };
+    return {
+      level: made,
+      restorePointId: pointIdOf(jobId),
+      bytes: record.bytes,
+      files: record.files,
+      warnings,
+      notes,
+      points: restorePointsOf(parseJobRecords(also[0] ?? '')),
+    };
   }
 
   /** Retention (bacula-retention.ts): `delete jobid=…`, then purge and truncate of the volumes that emptied. */
@@ -345,7 +380,9 @@ export class BaculaProvider implements BackupProvider {
   private async installResources(
     context: JobContext,
     subject: { subject: BackupSubject; text: string; expected: ExpectedFileSet } | null,
-  ): Promise<ShownDaemon | null> {
+    via: BconsoleExchange = this.oneShot(context),
+    alsoRead: readonly string[] = [],
+  ): Promise<{ client: ShownDaemon | null; also: string[] }> {
     const dir = this.config.bacula.includeDir;
     await mkdir(dir, { recursive: true, mode: 0o750 });
     const files: [string, string][] = [[COMMON_FILE, renderCommonConfig(this.settings)]];
@@ -375,12 +412,16 @@ export class BaculaProvider implements BackupProvider {
       return { ok: problems.length === 0, client, problems };
     };
 
-    let state = loaded(splitReplies(await this.bconsole.command(shows, this.commandOptions(context)), shows));
+    // The catalog reads the caller wants go along with the first look (a reload changes no catalog record).
+    const first = [...shows, ...alsoRead];
+    const firstReplies = splitReplies(await via.send(first), first);
+    const also = firstReplies.slice(shows.length);
+    let state = loaded(firstReplies);
     if (changed || !state.ok) {
       context.log(`bconsole: reload (${changed ? 'resources written' : state.problems.join('; ')})`);
       // The console message queue is emptied first, so the errors read after `reload` are this reload's own.
       const session = ['messages', 'reload', ...shows, 'messages'];
-      const replies = splitReplies(await this.bconsole.command(session, this.commandOptions(context)), session);
+      const replies = splitReplies(await via.send(session), session);
       state = loaded(replies.slice(2, -1));
       if (!state.ok) {
         const errors = parseConfigErrors(replies.at(-1) ?? '');
@@ -397,7 +438,7 @@ export class BaculaProvider implements BackupProvider {
         );
       }
     }
-    return state.client;
+    return { client: state.client, also };
   }
 
   /** The file daemon must run on this server; a refused connection here means the director would be refused too. */
@@ -414,16 +455,14 @@ export class BaculaProvider implements BackupProvider {
 
   /** What the file daemon will read (`estimate`), for a percentage; the backup goes on without it if it fails. */
   private async estimate(
+    via: BconsoleExchange,
     job: string,
     level: string,
     context: JobContext,
   ): Promise<{ files: number; bytes: number } | null> {
     const command = `estimate job=${job} level=${level}`;
     try {
-      const text = await this.bconsole.command([command], {
-        ...this.commandOptions(context),
-        timeoutMs: LONG_COMMAND_MS,
-      });
+      const text = await via.send([command], { timeoutMs: LONG_COMMAND_MS });
       const estimate = parseEstimate(text);
       if (!estimate) {
         if (unreachableDaemon(text) === 'client') {
@@ -446,22 +485,23 @@ export class BaculaProvider implements BackupProvider {
     }
   }
 
-  /** The bytes of the newest finished backup of `level`, or null (first one, or the catalog cannot say). */
-  private async previousOfLevel(
-    subject: BackupSubject,
-    level: BackupLevel,
-    context: JobContext,
-  ): Promise<{ bytes: number } | null> {
-    const points = await this.scanRestorePoints(subject, context).catch(() => [] as RestorePoint[]);
-    const bytes = points.find((point) => point.level === level && point.state === 'complete')?.bytes;
-    if (!bytes) return null;
-    context.log(`progress is measured against the previous ${level} backup: ${bytes} byte(s)`);
-    return { bytes };
-  }
-
   private commandOptions(context: JobContext): { signal: AbortSignal; onSpawn: (pid: number) => void } {
     return { signal: context.signal, onSpawn: (pid) => context.trackPid(pid) };
   }
+
+  /** Each exchange on a bconsole of its own (a restore's few commands). */
+  private oneShot(context: JobContext): BconsoleExchange {
+    return { send: (lines, options) => this.bconsole.command(lines, { ...this.commandOptions(context), ...options }) };
+  }
+}
+
+/** The bytes of the newest finished backup of `level` in `llist jobname=…`, or null (first one, or none readable). */
+function previousOfLevel(listing: string, level: BackupLevel, context: JobContext): { bytes: number } | null {
+  const points = restorePointsOf(parseJobRecords(listing));
+  const bytes = points.find((point) => point.level === level && point.state === 'complete')?.bytes;
+  if (!bytes) return null;
+  context.log(`progress is measured against the previous ${level} backup: ${bytes} byte(s)`);
+  return { bytes };
 }
 
 async function writeIfChanged(file: string, text: string): Promise<boolean> {

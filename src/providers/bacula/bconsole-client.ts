@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { AppError } from '../../common/errors/app-error';
 import { ErrorCode } from '../../common/errors/error-code';
-import { ProcessRunner } from '../../common/process/process-runner';
+import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
 import { AppConfig } from '../../config/app-config';
 import { JobFailure } from '../../jobs/job-failure';
 import { hasControlCharacter } from './bacula-resources';
@@ -26,6 +27,20 @@ export interface PortProbe {
 }
 
 const PROBE_TIMEOUT_MS = 3000;
+
+/** What a caller talks to the director through: one bconsole run per call, or an open session. */
+export interface BconsoleExchange {
+  /** Runs `lines`; the text is everything bconsole printed for them, echoed commands included. */
+  send(lines: readonly string[], options?: { timeoutMs?: number | null }): Promise<string>;
+}
+
+/**
+ * bconsole echoes each line it reads, and reads the next one only when the director has ended its reply to the last
+ * (the end-of-command signal; in `.api` mode dot commands still send one, other commands do not). A comment line
+ * after the commands therefore comes back exactly when their replies are complete. `@#` lines are bconsole's own
+ * comments: the director never sees them.
+ */
+const MARKER = '@# apiscp-backup-api: end of reply';
 
 /**
  * The one door to the director: runs bconsole with commands on stdin and returns what it printed. bconsole's exit code
@@ -69,6 +84,41 @@ export class BconsoleClient {
       );
     }
     return text;
+  }
+
+  /**
+   * Opens one bconsole session for several exchanges (one connection and login, where every \`command\` pays both):
+   * a job followed from its \`run\` to its record. Resolves once the director has greeted it; \`close()\` ends it.
+   */
+  async open(options: Pick<BconsoleOptions, 'signal' | 'onSpawn'> = {}): Promise<BconsoleSession> {
+    const session = new BconsoleSession(this.config.bacula.timeoutSeconds * 1000, options.signal);
+    const ended = this.runner
+      .run({
+        command: this.config.bacula.bconsole,
+        args: ['-n', '-c', this.config.bacula.bconsoleConfig],
+        stdin: session.stdin,
+        signal: session.signal,
+        onSpawn: options.onSpawn,
+        onLine: (_stream, line) => session.line(line),
+      })
+      .then((result) => {
+        session.ended(result);
+        return result;
+      });
+    session.attach(ended);
+    try {
+      const greeting = await session.send([]);
+      if (!parseGreeting(greeting)) throw new Error('no greeting');
+    } catch (error) {
+      const result = await session.abandon();
+      if (result.cancelled)
+        throw options.signal?.reason instanceof Error
+          ? options.signal.reason
+          : new JobFailure('cancelled', 'cancelled');
+      if (error instanceof JobFailure && error.code === 'bacula-timeout') throw error;
+      throw await this.connectionFailure(session.transcript(), result.exitCode, result.timedOut);
+    }
+    return session;
   }
 
   /** Where bconsole connects, from BACULA_BCONSOLE_CONFIG; null when the file cannot be read or understood. */
@@ -117,6 +167,126 @@ export class BconsoleClient {
         ? `the Bacula director did not answer bconsole within ${this.config.bacula.timeoutSeconds} s`
         : `bconsole could not talk to the Bacula director (${lastLines(text) || `exit ${exitCode}`})`;
     return new AppError(ErrorCode.ProviderUnavailable, `${capitalise(why)}.`);
+  }
+}
+
+/**
+ * An open bconsole: exchanges run one after the other, each ended by the echo of MARKER. When bconsole exits (the
+ * director went away, the signal aborted it, a timeout) the pending exchange fails, as do later ones.
+ */
+export class BconsoleSession implements BconsoleExchange {
+  readonly stdin = new PassThrough();
+  private readonly control = new AbortController();
+  private readonly lines: string[] = [];
+  private from = 0;
+  private waiter: { resolve: (text: string) => void; reject: (error: Error) => void } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private result: RunResult | null = null;
+  private run: Promise<RunResult> | null = null;
+  private failure: Error | null = null;
+
+  constructor(
+    private readonly defaultTimeoutMs: number,
+    private readonly outer?: AbortSignal,
+  ) {
+    const stop = (): void => this.control.abort(outer?.reason);
+    if (outer?.aborted) stop();
+    else outer?.addEventListener('abort', stop, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.control.signal;
+  }
+
+  attach(run: Promise<RunResult>): void {
+    this.run = run;
+  }
+
+  send(lines: readonly string[], options: { timeoutMs?: number | null } = {}): Promise<string> {
+    for (const line of lines) {
+      if (hasControlCharacter(line))
+        return Promise.reject(new JobFailure('bacula-invalid-command', 'A bconsole command held a control character.'));
+    }
+    const exchange = this.queue.then(() => this.exchange(lines, options.timeoutMs));
+    this.queue = exchange.catch(() => undefined);
+    return exchange;
+  }
+
+  /** Ends the session (end of input: bconsole quits) and waits for bconsole to exit. */
+  async close(): Promise<void> {
+    await this.queue;
+    this.stdin.end();
+    await this.run;
+  }
+
+  /** Stops bconsole at once (it is killed, which never touches a job) and returns how it ended. */
+  async abandon(): Promise<RunResult> {
+    this.control.abort(new JobFailure('bacula-session-closed', 'The bconsole session was closed.'));
+    this.stdin.end();
+    return this.run!;
+  }
+
+  /** Everything bconsole printed so far. */
+  transcript(): string {
+    return this.lines.join('\n');
+  }
+
+  line(line: string): void {
+    if (line.trimEnd() === MARKER && this.waiter) {
+      const text = this.lines.slice(this.from).join('\n');
+      this.from = this.lines.length;
+      this.waiter.resolve(text);
+      this.waiter = null;
+      return;
+    }
+    this.lines.push(line);
+  }
+
+  ended(result: RunResult): void {
+    this.result = result;
+    const reason = this.outer?.aborted
+      ? this.outer.reason instanceof Error
+        ? this.outer.reason
+        : new JobFailure('cancelled', 'cancelled')
+      : new JobFailure(
+          'bacula-session-ended',
+          `bconsole ended mid-session (${result.timedOut ? 'timeout' : `exit ${result.exitCode ?? result.signal}`}): ` +
+            lastLines(this.lines.slice(this.from).join('\n')),
+        );
+    this.failure = reason;
+    this.waiter?.reject(reason);
+    this.waiter = null;
+  }
+
+  private exchange(lines: readonly string[], timeoutMs: number | null | undefined): Promise<string> {
+    if (this.failure || this.result) return Promise.reject(this.failure ?? new Error('bconsole has exited'));
+    const limit = timeoutMs === undefined ? this.defaultTimeoutMs : timeoutMs;
+    return new Promise<string>((resolve, reject) => {
+      const timer =
+        limit === null
+          ? undefined
+          : setTimeout(() => {
+              const failure = new JobFailure(
+                'bacula-timeout',
+                `bconsole did not finish \`${lines[0] ?? 'its login'}\` within ${Math.round(limit / 1000)} s (BACULA_TIMEOUT_SECONDS).`,
+              );
+              this.failure = failure;
+              reject(failure);
+              this.waiter = null;
+              this.control.abort(failure);
+            }, limit);
+      this.waiter = {
+        resolve: (text) => {
+          clearTimeout(timer);
+          resolve(text);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.stdin.write(`${[...lines, MARKER].join('\n')}\n`);
+    });
   }
 }
 

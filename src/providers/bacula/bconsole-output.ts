@@ -289,9 +289,45 @@ export function parseClientJobProgress(text: string, jobId: number): ClientJobPr
   };
 }
 
-export function parseDirectorJobState(text: string, jobId: number): DirectorJobState | null {
-  const block = parseApiBlocks(text).find((candidate) => candidate.jobid === String(jobId));
-  return block ? { jobId, status: block.status ?? '', description: block.status_desc ?? '' } : null;
+/** Status letters of the director's descriptions (dird/ua_status.c): the ones the follower acts on. */
+const DESCRIBED_STATUS: [RegExp, string][] = [
+  [/^is running\b/, 'R'],
+  [/^has a fatal error\b/, 'f'],
+  [/^has erred\b/, 'E'],
+  [/^has errors\b/, 'e'],
+  [/^has been canceled\b/, 'A'],
+  [/^has terminated\b/, 'T'],
+];
+
+/**
+ * The jobs of `.status dir running` (without `.api`, so every reply ends with the director's end-of-command signal):
+ * the table's rows by JobId, with the description and its status letter (`C`, waiting, for the others). Null when
+ * the reply is no running-jobs listing at all, so that a reply the parser does not understand is never taken for
+ * "the job has ended".
+ */
+export function parseRunningJobs(text: string): Map<number, DirectorJobState> | null {
+  const lines = text.split('\n');
+  // Both the table and "No Jobs running." end with this line.
+  if (!lines.some((line) => line.trim() === '====')) return null;
+  const jobs = new Map<number, DirectorJobState>();
+  let inTable = false;
+  for (const line of lines) {
+    if (/^=+$/.test(line.trim())) {
+      if (line.trim() === '====') inTable = false;
+      else inTable = true;
+      continue;
+    }
+    if (!inTable) continue;
+    const tokens = line.trim().split(/\s+/);
+    const jobId = Number(tokens[0]);
+    if (!/^\d+$/.test(tokens[0] ?? '')) continue;
+    // JobId Type Level Files Bytes Name Status: names hold no spaces, descriptions start with "is" or "has".
+    const at = tokens.findIndex((token, index) => index > 1 && (token === 'is' || token === 'has'));
+    const description = at > 0 ? tokens.slice(at).join(' ') : '';
+    const status = DESCRIBED_STATUS.find(([pattern]) => pattern.test(description))?.[1] ?? 'C';
+    jobs.set(jobId, { jobId, status, description });
+  }
+  return jobs;
 }
 
 /** `show fileset=X`: its `I` (include) and `E` (exclude) paths and its pattern lines; null when not found. */

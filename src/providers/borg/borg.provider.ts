@@ -26,6 +26,7 @@ import { type JobContext } from '../../jobs/job-context';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
 import { directoryBytes } from '../restic/restic.provider';
 import type { PointFileEntry } from '../restic/restic-output';
+import { BorgListingCache } from './borg-listing-cache';
 import {
   archiveNameFor,
   archiveOf,
@@ -35,6 +36,7 @@ import {
   parseLockEntries,
   parseListLine,
   parseLogLine,
+  timeOfArchive,
   toRestorePoints,
   type BorgError,
   type BorgLogEvent,
@@ -58,6 +60,7 @@ export class BorgProvider implements BackupProvider {
   readonly levels: readonly BackupLevel[] = ['full', 'incremental'];
   private readonly logger = new Logger(BorgProvider.name);
   private readonly creating = new Map<string, Promise<void>>();
+  private readonly listings = new BorgListingCache();
 
   constructor(
     private readonly runner: ProcessRunner,
@@ -145,6 +148,8 @@ export class BorgProvider implements BackupProvider {
     context.progress({ phase: 'backup' });
     const expected = await this.previousSize(subject);
     const archive = archiveNameFor(new Date());
+    const repository = this.repositoryOf(subject.key);
+    const before = this.isLocal() ? await this.listings.transactionOf(repository) : null;
     const events: BorgLogEvent[] = [];
     const result = await this.borg(
       [
@@ -158,7 +163,7 @@ export class BorgProvider implements BackupProvider {
         '--compression',
         'lz4',
         ...subject.exclude.flatMap((path) => ['--exclude', `pp:${path}`]),
-        `${this.repositoryOf(subject.key)}::${archive}`,
+        `${repository}::${archive}`,
         ...subject.include,
       ],
       {
@@ -179,6 +184,13 @@ export class BorgProvider implements BackupProvider {
       throw new JobFailure('borg-create-failed', 'borg create printed no result: the archive may be missing.');
     const warnings = result.exitCode === EXIT_WARNING ? warningsOf(events) : [];
     await this.rememberSize(subject, stats.originalBytes);
+    const time = timeOfArchive(stats.name);
+    if (this.isLocal() && time) {
+      this.listings.added(repository, before, await this.listings.transactionOf(repository), {
+        name: stats.name,
+        time,
+      });
+    }
     context.log(
       `borg archive ${stats.name}: ${stats.files} file(s), ${stats.originalBytes} byte(s) read, ${stats.deduplicatedBytes} byte(s) new in the repository`,
     );
@@ -194,10 +206,14 @@ export class BorgProvider implements BackupProvider {
   }
 
   async scanRestorePoints(subject: BackupSubject, context?: JobContext): Promise<RestorePoint[]> {
-    if (this.isLocal() && !existsSync(join(this.repositoryOf(subject.key), 'config'))) return [];
+    const repository = this.repositoryOf(subject.key);
+    if (this.isLocal() && !existsSync(join(repository, 'config'))) return [];
+    const before = this.isLocal() ? await this.listings.transactionOf(repository) : null;
+    const known = this.listings.lookup(repository, before);
+    if (known) return toRestorePoints(known);
     const events: BorgLogEvent[] = [];
     // --bypass-lock: a read-only listing must not wait for (or fail on) the site's running backup.
-    const result = await this.borg(['list', '--log-json', '--json', '--bypass-lock', this.repositoryOf(subject.key)], {
+    const result = await this.borg(['list', '--log-json', '--json', '--bypass-lock', repository], {
       context,
       events,
       captureStdout: true,
@@ -207,7 +223,12 @@ export class BorgProvider implements BackupProvider {
       if (classifyError(events).kind === 'no-repository') return [];
       this.fail(result, events, subject.key, 'list');
     }
-    return toRestorePoints(parseArchiveList(result.stdout));
+    const archives = parseArchiveList(result.stdout);
+    // Remembered only when no commit happened while borg read it.
+    if (before !== null && before === (await this.listings.transactionOf(repository))) {
+      this.listings.remember(repository, before, archives);
+    }
+    return toRestorePoints(archives);
   }
 
   async restore(request: RestoreRequest, context: JobContext): Promise<RestoreOutcome> {

@@ -468,7 +468,7 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
         assert.match(error.detail, /file daemon harness-fd at 127\.0\.0\.1:\d+ refuses connections/);
         // Fast because refused by the probe before the director is asked to reach it (which it tries for minutes):
         // nothing estimated or run. The time is a diagnostic; a loaded machine stretches it.
-        const fed = requests.map((request) => String(request.input));
+        const fed = requests.map((request) => runner.fed(request));
         assert.ok(!fed.some((input) => /^(estimate|run) /m.test(input)), fed.join(' | '));
         console.log(`# file daemon down: backup refused after ${Math.round(ms)} ms`);
       } finally {

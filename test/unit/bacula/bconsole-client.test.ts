@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../../src/common/errors/app-error';
 import { ErrorCode } from '../../../src/common/errors/error-code';
-import type { RunResult } from '../../../src/common/process/process-runner';
+import type { RunRequest, RunResult } from '../../../src/common/process/process-runner';
 import { FakeRunner } from '../../support/fake-runner';
 import { loadConfig } from '../../../src/config/load-config';
 import { JobFailure } from '../../../src/jobs/job-failure';
@@ -16,6 +17,30 @@ import { fixture } from './bacula-fixtures';
 /** A runner that prints canned output (the Bacula fixtures), and remembers what it was asked to run. */
 function canned({ output, ...result }: Partial<Omit<RunResult, 'stdout'>> & { output: string }): FakeRunner {
   return FakeRunner.printing(output, result);
+}
+
+const GREETING = ['Connecting to Director 127.0.0.1:9101', '1000 OK: 103 t-dir Version: 9.6.7 (10 December 2020)'];
+
+/**
+ * Plays an interactive bconsole: prints the greeting, then echoes every line it reads from stdin and prints the
+ * reply `replies` gives for it, as the real one does, until stdin ends (or `exitAfter` lines were read).
+ */
+function conversing(
+  replies: (line: string) => string[] | Promise<string[]>,
+  options: { greeting?: string[]; exitAfter?: number } = {},
+): FakeRunner {
+  return new FakeRunner(async (request: RunRequest) => {
+    const print = (line: string) => request.onLine?.('stdout', line);
+    (options.greeting ?? GREETING).forEach(print);
+    let read = 0;
+    for await (const line of createInterface({ input: request.stdin! })) {
+      if (request.signal?.aborted) return { cancelled: true, exitCode: null };
+      if (options.exitAfter !== undefined && read++ >= options.exitAfter) return { exitCode: 1 };
+      print(line);
+      (await replies(line)).forEach(print);
+    }
+    return { exitCode: request.signal?.aborted ? null : 0, cancelled: request.signal?.aborted ?? false };
+  });
 }
 
 async function closedPort(): Promise<number> {
@@ -126,5 +151,75 @@ describe('BconsoleClient', () => {
       }),
     );
     assert.equal(error, reason);
+  });
+
+  describe('an open session', () => {
+    it('runs exchanges one after the other on one bconsole, each reply ending where it ends', async () => {
+      const runner = conversing((line) =>
+        line.startsWith('.status')
+          ? ['Running Jobs:', 'No Jobs running.', '====']
+          : line.startsWith('run')
+            ? ['Job queued. JobId=4']
+            : [],
+      );
+      const session = await client(runner).open();
+      const [run, status] = await Promise.all([
+        session.send(['run job=apiscp-site1 level=Full yes']),
+        session.send(['.status dir running']),
+      ]);
+      assert.equal(run, 'run job=apiscp-site1 level=Full yes\nJob queued. JobId=4');
+      assert.equal(status, '.status dir running\nRunning Jobs:\nNo Jobs running.\n====');
+      await session.close();
+      assert.equal(runner.requests.length, 1, 'one bconsole for the whole session');
+      assert.equal(runner.requests[0].input, undefined);
+      assert.deepEqual(runner.requests[0].args, ['-n', '-c', conf]);
+    });
+
+    it('refuses a command holding a newline, and sends nothing of it', async () => {
+      const seen: string[] = [];
+      const session = await client(conversing((line) => (seen.push(line), []))).open();
+      const error = await rejection(() => session.send(['list jobs\ndelete jobid=1']));
+      assert.ok(error instanceof JobFailure);
+      assert.equal(error.code, 'bacula-invalid-command');
+      await session.close();
+      assert.ok(!seen.some((line) => /delete/.test(line)), seen.join(' | '));
+    });
+
+    it('explains a session the director refuses at login, as a single command does', async () => {
+      const error = await rejection(() =>
+        client(
+          conversing(() => [], { greeting: fixture('bconsole-bad-password.txt').split('\n'), exitAfter: 0 }),
+        ).open(),
+      );
+      assert.ok(error instanceof AppError, String(error));
+      assert.equal(error.code, ErrorCode.ProviderUnavailable);
+      assert.match(error.detail, /refused bconsole's login/);
+    });
+
+    it('fails the exchange under way, and every later one, when bconsole ends mid-session', async () => {
+      // Three lines: the login's marker, then `version` and its marker.
+      const session = await client(conversing(() => [], { exitAfter: 3 })).open();
+      await session.send(['version']);
+      const error = await rejection(() => session.send(['.status dir running']));
+      assert.ok(error instanceof JobFailure);
+      assert.equal(error.code, 'bacula-session-ended');
+      const later = await rejection(() => session.send(['version']));
+      assert.ok(later instanceof JobFailure);
+    });
+
+    it('stops bconsole when an exchange outlives its timeout', async () => {
+      let answer: () => void = () => undefined;
+      const runner = conversing((line) =>
+        line.startsWith('estimate') ? new Promise<string[]>((resolve) => (answer = () => resolve([]))) : [],
+      );
+      const session = await client(runner).open();
+      const error = await rejection(() => session.send(['estimate job=x'], { timeoutMs: 1 }));
+      assert.ok(error instanceof JobFailure);
+      assert.equal(error.code, 'bacula-timeout');
+      assert.match(error.message, /`estimate job=x` within 0 s/);
+      assert.equal(runner.requests[0].signal?.aborted, true, 'bconsole is stopped');
+      answer();
+      await session.abandon();
+    });
   });
 });

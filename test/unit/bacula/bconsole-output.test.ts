@@ -10,7 +10,7 @@ import {
   parseClientJobProgress,
   parseConfigErrors,
   parseConsoleDirector,
-  parseDirectorJobState,
+  parseRunningJobs,
   parseEstimate,
   parseGreeting,
   parseJobLog,
@@ -227,14 +227,42 @@ describe('bconsole output: job logs', () => {
   });
 });
 
+describe('bconsole output: the running jobs of `.status dir running`', () => {
+  it('reads each running job with its description and status letter, a long job name included', () => {
+    const jobs = parseRunningJobs(fixture('status-dir-running.txt'));
+    assert.deepEqual(
+      [...(jobs?.values() ?? [])],
+      [
+        { jobId: 2, status: 'R', description: 'is running' },
+        { jobId: 3, status: 'C', description: 'is waiting execution' },
+      ],
+    );
+  });
+
+  it('reads "No Jobs running." as an empty listing, and a reply that is no listing as null (never "ended")', () => {
+    assert.equal(parseRunningJobs(fixture('status-dir-idle.txt'))?.size, 0);
+    assert.equal(parseRunningJobs('Connecting to Director 127.0.0.1:9101\n.status dir running\n'), null);
+    assert.equal(parseRunningJobs(fixture('llist-jobid-ok.txt')), null);
+  });
+
+  it('knows the failed states the follower stops waiting on', () => {
+    const row = (description: string) =>
+      parseRunningJobs(
+        ` JobId  Type Level     Files     Bytes  Name              Status\n${'='.repeat(70)}\n     7  Back Incr         12    1.2 M  apiscp-site1      ${description}\n====\n`,
+      )?.get(7)?.status;
+    assert.equal(row('has a fatal error'), 'f');
+    assert.equal(row('has erred'), 'E');
+    assert.equal(row('has been canceled'), 'A');
+    assert.equal(row('is waiting on Storage "File1"'), 'C');
+  });
+});
+
 describe('bconsole output: .api 2 status', () => {
-  it('reads the director state of a running job', () => {
-    assert.deepEqual(parseDirectorJobState(fixture('api-status-dir-running.txt'), 2), {
-      jobId: 2,
-      status: 'R',
-      description: 'is running',
-    });
-    assert.equal(parseDirectorJobState(fixture('api-status-dir-running.txt'), 3), null);
+  it('reads the file daemon progress from `.status client` without `.api` too (the follower asks so)', () => {
+    const progress = parseClientJobProgress(fixture('status-client-running.txt'), 2);
+    assert.equal(progress?.files, 5101);
+    assert.equal(progress?.readBytes, 2_020_000);
+    assert.equal(parseClientJobProgress(fixture('status-client-running.txt'), 3), null);
   });
 
   it('reads the file daemon progress of a running backup', () => {
@@ -255,7 +283,6 @@ describe('bconsole output: .api 2 status', () => {
     const progress = parseClientJobProgress(text, 16);
     assert.equal(progress?.expectedFiles, 47);
     assert.equal(progress?.files, 25);
-    assert.deepEqual(parseDirectorJobState(text, 16), { jobId: 16, status: 'R', description: 'is running' });
   });
 
   it('reads the terminated jobs list, and nothing from a client that cannot be reached', () => {

@@ -4,7 +4,7 @@ import { JobFailure } from '../../jobs/job-failure';
 import type { RestorePoint } from '../backup-provider';
 import { consoleQuote, hasControlCharacter, markPattern, RESTORE_JOB } from './bacula-resources';
 import type { BconsoleClient, BconsoleOptions } from './bconsole-client';
-import { markedCount, parseRestoreSelection } from './bconsole-output';
+import { markedCount, parseQueuedJobId, parseRestoreSelection } from './bconsole-output';
 
 /** Walking a big site (`estimate`) or building a restore tree from the catalog can take minutes. */
 export const LONG_COMMAND_MS = 30 * 60_000;
@@ -33,7 +33,7 @@ export async function queueRestore(
   commandOptions: BconsoleOptions,
   context: JobContext,
   withdraw: (jobId: number) => Promise<void>,
-): Promise<{ jobId: number; expectedFiles: number | null }> {
+): Promise<{ jobId: number; expectedFiles: number | null; byName?: boolean }> {
   const { point, paths, absolute, jobIds, staging, client } = request;
   const base =
     `restore jobid=${jobIds.join(',')} client=${client} restoreclient=${client} ` +
@@ -46,6 +46,16 @@ export async function queueRestore(
   const options = { ...commandOptions, timeoutMs: LONG_COMMAND_MS };
 
   context.progress({ phase: 'select' });
+  if (absolute.length === 1) {
+    const single = await queueOneFile(
+      bconsole,
+      `${base} file=${consoleQuote(absolute[0])}`,
+      point,
+      commandOptions,
+      context,
+    );
+    if (single) return single;
+  }
   const lines = absolute.length > 0 ? [`${base} yes`, ...selection, 'done'] : [`${base} all done yes`];
   context.log(`bconsole: ${lines[0]}${absolute.length ? ` (+ ${absolute.length} path(s) marked)` : ''}`);
   // One dialogue: each one builds the director's file tree of the whole chain (seconds for a big site). bconsole
@@ -83,6 +93,47 @@ export async function queueRestore(
     `Bacula JobId ${chosen.jobId} queued: restore of ${point.id} (chain ${point.chain.join(', ')}), ${expectedFiles ?? '?'} file(s)`,
   );
   return { jobId: chosen.jobId, expectedFiles };
+}
+
+/**
+ * One file by its path (`file=`): the director looks it up in the catalog, newest version in the chain first, where
+ * marking it in the restore tree has the director build the tree of the whole chain first (on a site of a million
+ * files, most of a one-file restore's time). Directories, and paths the catalog does not hold as a file, go through
+ * the tree (null here). The answer to the director's "OK to run?" depends on what it selected, so this runs in a
+ * session.
+ */
+async function queueOneFile(
+  bconsole: BconsoleClient,
+  line: string,
+  point: RestorePoint,
+  commandOptions: BconsoleOptions,
+  context: JobContext,
+): Promise<{ jobId: number; expectedFiles: number; byName: true } | null> {
+  const session = await bconsole.open(commandOptions);
+  try {
+    const reply = await session.send([line], { timeoutMs: LONG_COMMAND_MS });
+    if (!/OK to run\?/.test(reply)) {
+      await session.close();
+      return null;
+    }
+    if (parseRestoreSelection(reply).selectedFiles !== 1) {
+      await session.send(['no']);
+      await session.close();
+      return null;
+    }
+    context.log(`bconsole: ${line} (one file, looked up in the catalog)`);
+    const queued = await session.send(['yes']);
+    await session.close();
+    const jobId = parseQueuedJobId(queued);
+    if (jobId === null) {
+      throw new JobFailure('bacula-restore-refused', `The director did not queue the restore: ${queued.trim()}`);
+    }
+    context.log(`Bacula JobId ${jobId} queued: restore of one file of ${point.id} (chain ${point.chain.join(', ')})`);
+    return { jobId, expectedFiles: 1, byName: true };
+  } catch (error) {
+    await session.abandon();
+    throw error;
+  }
 }
 
 /** `shadow/var/www` under the subject's root, refusing what could escape it or break a bconsole line. */

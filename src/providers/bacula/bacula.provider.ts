@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { AppError } from '../../common/errors/app-error';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -286,6 +286,13 @@ export class BaculaProvider implements BackupProvider {
       const warnings = this.follower.judge(record, log, context, 'restore');
       context.progress({ phase: 'move' });
       const restoredRoot = join(staging, subject.root);
+      // A file deleted before the point is still found by name: the catalog's newest record of it is its deletion,
+      // and the director restores nothing for it.
+      if (chosen.byName && !(await lstat(join(restoredRoot, absolute[0].slice(subject.root.length))).catch(() => null)))
+        throw new JobFailure(
+          'bacula-restore-path-not-found',
+          `Not in restore point ${point.id}: ${JSON.stringify(paths[0])}.`,
+        );
       if (!existsSync(restoredRoot))
         throw new JobFailure(
           'bacula-restore-empty',

@@ -232,7 +232,11 @@ export class BconsoleSession implements BconsoleExchange {
   }
 
   line(line: string): void {
-    if (line.trimEnd() === MARKER && this.waiter) {
+    const trimmed = line.trimEnd();
+    if (trimmed.endsWith(MARKER) && this.waiter) {
+      // After a question (`OK to run? (yes/mod/no): `, no newline) the echo follows it on the same line.
+      const before = trimmed.slice(0, -MARKER.length);
+      if (before.trim()) this.lines.push(before);
       const text = this.lines.slice(this.from).join('\n');
       this.from = this.lines.length;
       this.waiter.resolve(text);

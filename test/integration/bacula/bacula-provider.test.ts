@@ -237,6 +237,49 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
       }
     });
 
+    it('one file is looked up in the catalog by its path, without the restore tree, and comes back exactly', async () => {
+      const destination = await newDestination();
+      const context = jobContext(work());
+      const path = 'shadow/var/www/html/renamed with spaces.html';
+      await provider.restore(
+        { subject: siteSubject(site(), 'site1'), point: listed[0], paths: [path], destination },
+        context,
+      );
+      assert.ok(
+        context.logs.some((line) => /looked up in the catalog/.test(line)),
+        context.logs.join('\n'),
+      );
+      const restored = await snapshotTree(destination, ['shadow']);
+      assert.deepEqual(
+        restored.entries.filter((entry) => entry.type === 'file').map((entry) => entry.path),
+        [path],
+      );
+      const original = points.at(-1)!.snapshot.entries.find((entry) => entry.path === path);
+      assert.deepEqual(
+        restored.entries.find((entry) => entry.path === path),
+        original,
+      );
+    });
+
+    it('one directory goes through the restore tree, and comes back whole', async () => {
+      const destination = await newDestination();
+      const context = jobContext(work());
+      const path = 'shadow/var/www/html/wp-content/cache';
+      await provider.restore(
+        { subject: siteSubject(site(), 'site1'), point: listed[0], paths: [path], destination },
+        context,
+      );
+      assert.ok(!context.logs.some((line) => /looked up in the catalog/.test(line)), context.logs.join('\n'));
+      const restored = await snapshotTree(destination, ['shadow']);
+      assert.deepEqual(
+        restored.entries
+          .filter((entry) => entry.type === 'file')
+          .map((entry) => entry.path)
+          .sort(),
+        [1, 2, 3].map((n) => `${path}/page-${n}.html`),
+      );
+    });
+
     it('refuses a path that is not in the restore point, naming it', async () => {
       const destination = await newDestination();
       const error = await rejection(() =>
@@ -284,6 +327,21 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
       const destination = await newDestination();
       await provider.restore({ subject, point, paths: ['shadow/tmp/st*r'], destination }, jobContext(work()));
       assert.deepEqual(await readdir(join(destination, 'shadow/tmp')), ['st*r']);
+    });
+    it('a file deleted before the point is not restored by its name from an older backup', async () => {
+      const subject = siteSubject(site(), 'site1');
+      await writeFile(join(site(), 'shadow/tmp/short-lived'), 'here for one backup\n');
+      await provider.backup({ subject, level: 'incremental' }, jobContext(work()));
+      await rm(join(site(), 'shadow/tmp/short-lived'));
+      const outcome = await provider.backup({ subject, level: 'incremental' }, jobContext(work()));
+      const point = (await provider.scanRestorePoints(subject)).find((p) => p.id === outcome.restorePointId)!;
+      const destination = await newDestination();
+      const error = await rejection(() =>
+        provider.restore({ subject, point, paths: ['shadow/tmp/short-lived'], destination }, jobContext(work())),
+      );
+      assert.ok(error instanceof JobFailure, String(error));
+      assert.equal(error.code, 'bacula-restore-path-not-found');
+      assert.deepEqual(await readdir(destination), []);
     });
   });
 

@@ -33,11 +33,15 @@ function conversing(
     const print = (line: string) => request.onLine?.('stdout', line);
     (options.greeting ?? GREETING).forEach(print);
     let read = 0;
+    // A question (`OK to run? (yes/mod/no): `) ends without a newline: the next echo follows it on its line.
+    let question = '';
     for await (const line of createInterface({ input: request.stdin! })) {
       if (request.signal?.aborted) return { cancelled: true, exitCode: null };
       if (options.exitAfter !== undefined && read++ >= options.exitAfter) return { exitCode: 1 };
-      print(line);
-      (await replies(line)).forEach(print);
+      print(`${question}${line}`);
+      const reply = await replies(line);
+      question = reply.at(-1)?.endsWith(': ') ? reply.pop()! : '';
+      reply.forEach(print);
     }
     return { exitCode: request.signal?.aborted ? null : 0, cancelled: request.signal?.aborted ?? false };
   });
@@ -173,6 +177,22 @@ describe('BconsoleClient', () => {
       assert.equal(runner.requests.length, 1, 'one bconsole for the whole session');
       assert.equal(runner.requests[0].input, undefined);
       assert.deepEqual(runner.requests[0].args, ['-n', '-c', conf]);
+    });
+
+    it('ends a reply that asks a question, whose echo of the next line follows on the same line', async () => {
+      const session = await client(
+        conversing((line) =>
+          line.startsWith('restore')
+            ? ['1 file selected to be restored.', 'OK to run? (yes/mod/no): ']
+            : line === 'yes'
+              ? ['Job queued. JobId=9']
+              : [],
+        ),
+      ).open();
+      const asked = await session.send(['restore jobid=1 file="/a" where="/b"']);
+      assert.match(asked, /1 file selected to be restored\.\nOK to run\? \(yes\/mod\/no\): $/);
+      assert.equal(await session.send(['yes']), 'yes\nJob queued. JobId=9');
+      await session.close();
     });
 
     it('refuses a command holding a newline, and sends nothing of it', async () => {

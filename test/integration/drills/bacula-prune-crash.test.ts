@@ -95,11 +95,16 @@ describe('drill: the service killed during a Bacula prune', () => {
     makeSites(virtualRoot, [{ n: 1, domain: 'one.example' }]);
     mkdirSync(bin);
     const real = execFileSync('sh', ['-c', 'command -v bconsole'], { encoding: 'utf8' }).trim();
-    // `exec sleep` keeps the pid written, so the test can end the held session it started.
+    // `exec sleep` keeps the pid written, so the test can end the held session it started. An open session (its first
+    // line is the provider's `@#` marker, and it writes as it goes) streams through.
     writeFileSync(
       join(bin, 'bconsole'),
       `#!/bin/sh
-input=$(cat)
+IFS= read -r first
+case "$first" in
+  "@# "*) { printf '%s\\n' "$first"; exec cat; } | '${real}' "$@"; exit $? ;;
+esac
+input=$(printf '%s\\n' "$first"; cat)
 case "$input" in
   *"purge volume="*) if [ -e '${holdFlag}' ]; then rm -f '${holdFlag}'; echo $$ > '${heldPid}'; exec sleep 600; fi ;;
 esac

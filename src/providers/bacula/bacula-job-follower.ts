@@ -69,9 +69,9 @@ export class BaculaJobFollower {
 
   /**
    * Watches the job in one bconsole session until the director no longer runs it, then reads its record and log
-   * from the catalog in the same session; cancels it when the job context is aborted. \`wait jobid=N\` would do the
+   * from the catalog in the same session; cancels it when the job context is aborted. `wait jobid=N` would do the
    * watching, but the director checks on the job once a second, so it notices the end half a second late on average:
-   * on a short incremental, a tenth of the backup's time. \`.status dir running\` lists the same jobs \`wait\`
+   * on a short incremental, a tenth of the backup's time. `.status dir running` lists the same jobs `wait`
    * looks for (those the director still holds), every 200 ms.
    */
   async follow(jobId: number, context: JobContext, follow: Follow): Promise<FinishedJob> {

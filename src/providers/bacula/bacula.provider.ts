@@ -189,7 +189,7 @@ export class BaculaProvider implements BackupProvider {
       jobId = parseQueuedJobId(reply);
       if (jobId === null)
         throw new JobFailure('bacula-run-refused', `The director did not queue ${names.job}: ${tail(reply)}`);
-      context.log(`Bacula JobId ${jobId} queued (${names.job}, ${LEVEL_NAME[request.level]})`);
+      context.log(`Bacula JobId ${jobId} queued (${names.job}, ${level})`);
     } catch (error) {
       await session.abandon();
       throw context.signal.aborted && context.signal.reason instanceof Error ? context.signal.reason : error;

@@ -87,8 +87,8 @@ export class BconsoleClient {
   }
 
   /**
-   * Opens one bconsole session for several exchanges (one connection and login, where every \`command\` pays both):
-   * a job followed from its \`run\` to its record. Resolves once the director has greeted it; \`close()\` ends it.
+   * Opens one bconsole session for several exchanges (one connection and login, where every `command` pays both):
+   * a job followed from its `run` to its record. Resolves once the director has greeted it; `close()` ends it.
    */
   async open(options: Pick<BconsoleOptions, 'signal' | 'onSpawn'> = {}): Promise<BconsoleSession> {
     const session = new BconsoleSession(this.config.bacula.timeoutSeconds * 1000, options.signal);

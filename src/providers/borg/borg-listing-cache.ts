@@ -1,12 +1,19 @@
-import { readdir } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BorgArchive } from './borg-output';
 
+/** A commit is a segment of its own: the magic, then one entry (crc32, size 9, tag COMMIT = 2). */
+const COMMIT_SEGMENT = Buffer.concat([Buffer.from('BORG_SEG'), Buffer.alloc(4), Buffer.from([9, 0, 0, 0, 2])]);
+/** Past this many new segments the backup is not checked commit by commit: the repository is listed instead. */
+const MAX_SEGMENTS_CHECKED = 10_000;
+
 /**
- * The archives of local repositories as last listed, by the repository's last committed transaction (borg writes
- * `index.N` at every commit, N rising): a listing is answered from here while the repository has not changed, instead
- * of a `borg list` (a Python start and a key derivation, 0.3-0.5 s). A backup's own archive joins the listing when
- * the repository was, as the backup began, where it was last listed: the job then lists nothing after it. A change
- * made by hand in the moment between that check and the backup's lock shows at the next listing after another change.
+ * The archives of local repositories as last listed, by the repository's last committed transaction (borg names it by
+ * the segment that holds its commit, `index.N`): a listing is answered from here while the repository has not changed,
+ * instead of a `borg list` (a Python start and a key derivation, 0.3-0.5 s). A backup's own archive joins the listing
+ * when its commit is the only one since the listing: every transaction (a `borg delete` or `prune` by hand, a
+ * compaction) writes a commit segment, so one that slipped in before the backup took the lock is seen, and the
+ * repository is listed again.
  */
 export class BorgListingCache {
   private readonly listings = new Map<string, { transaction: number; archives: BorgArchive[] }>();
@@ -32,13 +39,54 @@ export class BorgListingCache {
     this.listings.set(repository, { transaction, archives });
   }
 
-  /** A backup made `archive`: the repository was at `before` when it began and is at `after` now (else forgotten). */
-  added(repository: string, before: number | null, after: number | null, archive: BorgArchive): void {
+  /**
+   * A backup made `archive`: the repository was at `before` when it began and is at `after` now. The listing gains it
+   * when the backup's commit is the only one in between; otherwise it is forgotten.
+   */
+  async added(repository: string, before: number | null, after: number | null, archive: BorgArchive): Promise<void> {
     const listing = this.listings.get(repository);
-    if (before !== null && after !== null && listing?.transaction === before) {
-      this.listings.set(repository, { transaction: after, archives: [...listing.archives, archive] });
-    } else {
-      this.listings.delete(repository);
+    this.listings.delete(repository);
+    if (before === null || after === null || listing?.transaction !== before) return;
+    if ((await commitsBetween(repository, before, after)) !== 1) return;
+    this.listings.set(repository, { transaction: after, archives: [...listing.archives, archive] });
+  }
+}
+
+/** How many commits borg wrote in segments `before + 1 … after`; null when that cannot be told. */
+export async function commitsBetween(repository: string, before: number, after: number): Promise<number | null> {
+  if (after <= before || after - before > MAX_SEGMENTS_CHECKED) return null;
+  const perDir = await segmentsPerDir(repository);
+  if (perDir === null) return null;
+  let commits = 0;
+  for (let segment = before + 1; segment <= after; segment++) {
+    if (await isCommitSegment(join(repository, 'data', String(Math.floor(segment / perDir)), String(segment)))) {
+      commits++;
     }
+  }
+  return commits;
+}
+
+async function segmentsPerDir(repository: string): Promise<number | null> {
+  const config = await readFile(join(repository, 'config'), 'utf8').catch(() => null);
+  const match = config === null ? null : /^segments_per_dir\s*=\s*(\d+)\s*$/m.exec(config);
+  return match ? Number(match[1]) : null;
+}
+
+/** Read through a descriptor, at most the commit's 17 bytes: a segment compacted away meanwhile is simply no commit. */
+async function isCommitSegment(path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch(() => null);
+  if (!handle) return false;
+  try {
+    const { size } = await handle.stat();
+    if (size !== COMMIT_SEGMENT.length) return false;
+    const bytes = Buffer.alloc(COMMIT_SEGMENT.length);
+    await handle.read(bytes, 0, bytes.length, 0);
+    // The crc32 (bytes 8-11) is the same for every commit entry; compare the rest.
+    return (
+      bytes.subarray(0, 8).equals(COMMIT_SEGMENT.subarray(0, 8)) &&
+      bytes.subarray(12).equals(COMMIT_SEGMENT.subarray(12))
+    );
+  } finally {
+    await handle.close();
   }
 }

@@ -186,7 +186,7 @@ export class BorgProvider implements BackupProvider {
     await this.rememberSize(subject, stats.originalBytes);
     const time = timeOfArchive(stats.name);
     if (this.isLocal() && time) {
-      this.listings.added(repository, before, await this.listings.transactionOf(repository), {
+      await this.listings.added(repository, before, await this.listings.transactionOf(repository), {
         name: stats.name,
         time,
       });

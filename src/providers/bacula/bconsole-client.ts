@@ -177,8 +177,8 @@ export class BconsoleClient {
 export class BconsoleSession implements BconsoleExchange {
   readonly stdin = new PassThrough();
   private readonly control = new AbortController();
-  private readonly lines: string[] = [];
-  private from = 0;
+  /** What bconsole printed since the last reply ended (a session following a long job must not keep every poll). */
+  private lines: string[] = [];
   private waiter: { resolve: (text: string) => void; reject: (error: Error) => void } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private result: RunResult | null = null;
@@ -226,7 +226,7 @@ export class BconsoleSession implements BconsoleExchange {
     return this.run!;
   }
 
-  /** Everything bconsole printed so far. */
+  /** What bconsole printed since the last complete reply (at login: the greeting, or why there was none). */
   transcript(): string {
     return this.lines.join('\n');
   }
@@ -237,8 +237,8 @@ export class BconsoleSession implements BconsoleExchange {
       // After a question (`OK to run? (yes/mod/no): `, no newline) the echo follows it on the same line.
       const before = trimmed.slice(0, -MARKER.length);
       if (before.trim()) this.lines.push(before);
-      const text = this.lines.slice(this.from).join('\n');
-      this.from = this.lines.length;
+      const text = this.lines.join('\n');
+      this.lines = [];
       this.waiter.resolve(text);
       this.waiter = null;
       return;
@@ -255,7 +255,7 @@ export class BconsoleSession implements BconsoleExchange {
       : new JobFailure(
           'bacula-session-ended',
           `bconsole ended mid-session (${result.timedOut ? 'timeout' : `exit ${result.exitCode ?? result.signal}`}): ` +
-            lastLines(this.lines.slice(this.from).join('\n')),
+            lastLines(this.lines.join('\n')),
         );
     this.failure = reason;
     this.waiter?.reject(reason);

@@ -16,26 +16,30 @@ const MAX_SEGMENTS_CHECKED = 10_000;
  * repository is listed again.
  */
 export class BorgListingCache {
-  private readonly listings = new Map<string, { transaction: number; archives: BorgArchive[] }>();
+  private readonly listings = new Map<string, { transaction: string; archives: BorgArchive[] }>();
 
-  /** The repository's last committed transaction; null when it has none or cannot be read. */
-  async transactionOf(repository: string): Promise<number | null> {
+  /**
+   * The repository's last committed transaction, with the repository's id (a repository made again at the same path,
+   * a disk swapped, counts its transactions from 1 again); null when it has none or cannot be read.
+   */
+  async transactionOf(repository: string): Promise<string | null> {
+    const id = await configValue(repository, 'id');
     const names = await readdir(repository).catch(() => [] as string[]);
     let last: number | null = null;
     for (const name of names) {
       const match = /^index\.(\d+)$/.exec(name);
       if (match) last = Math.max(last ?? 0, Number(match[1]));
     }
-    return last;
+    return id === null || last === null ? null : `${id}/${last}`;
   }
 
-  lookup(repository: string, transaction: number | null): BorgArchive[] | null {
+  lookup(repository: string, transaction: string | null): BorgArchive[] | null {
     const listing = this.listings.get(repository);
     return transaction !== null && listing?.transaction === transaction ? listing.archives : null;
   }
 
   /** A listing read while the repository stayed at `transaction` (the same before and after the read). */
-  remember(repository: string, transaction: number, archives: BorgArchive[]): void {
+  remember(repository: string, transaction: string, archives: BorgArchive[]): void {
     this.listings.set(repository, { transaction, archives });
   }
 
@@ -43,11 +47,13 @@ export class BorgListingCache {
    * A backup made `archive`: the repository was at `before` when it began and is at `after` now. The listing gains it
    * when the backup's commit is the only one in between; otherwise it is forgotten.
    */
-  async added(repository: string, before: number | null, after: number | null, archive: BorgArchive): Promise<void> {
+  async added(repository: string, before: string | null, after: string | null, archive: BorgArchive): Promise<void> {
     const listing = this.listings.get(repository);
     this.listings.delete(repository);
     if (before === null || after === null || listing?.transaction !== before) return;
-    if ((await commitsBetween(repository, before, after)) !== 1) return;
+    const [beforeId, beforeN] = before.split('/');
+    const [afterId, afterN] = after.split('/');
+    if (beforeId !== afterId || (await commitsBetween(repository, Number(beforeN), Number(afterN))) !== 1) return;
     this.listings.set(repository, { transaction: after, archives: [...listing.archives, archive] });
   }
 }
@@ -67,9 +73,15 @@ export async function commitsBetween(repository: string, before: number, after: 
 }
 
 async function segmentsPerDir(repository: string): Promise<number | null> {
+  const value = await configValue(repository, 'segments_per_dir');
+  return value !== null && /^\d+$/.test(value) ? Number(value) : null;
+}
+
+/** A value of the repository's `config` (an INI file borg writes in the clear). */
+async function configValue(repository: string, key: string): Promise<string | null> {
   const config = await readFile(join(repository, 'config'), 'utf8').catch(() => null);
-  const match = config === null ? null : /^segments_per_dir\s*=\s*(\d+)\s*$/m.exec(config);
-  return match ? Number(match[1]) : null;
+  const match = config === null ? null : new RegExp(`^${key}\\s*=\\s*(\\S+)\\s*$`, 'm').exec(config);
+  return match ? match[1] : null;
 }
 
 /** Read through a descriptor, at most the commit's 17 bytes: a segment compacted away meanwhile is simply no commit. */

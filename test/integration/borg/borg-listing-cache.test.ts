@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { BorgListingCache, commitsBetween } from '../../../src/providers/borg/borg-listing-cache';
@@ -16,6 +16,8 @@ describe('BorgListingCache against a real borg repository', () => {
     execFileSync('borg', args, { env: { PATH: process.env.PATH, BORG_BASE_DIR: join(root, 'base') }, stdio: 'pipe' });
   };
   const archive = (name: string) => ({ name, time: new Date().toISOString() });
+  /** The transaction's number, without the repository's id. */
+  const numberOf = (transaction: string | null): number => Number(transaction!.split('/')[1]);
 
   before(() => {
     mkdirSync(source);
@@ -25,14 +27,14 @@ describe('BorgListingCache against a real borg repository', () => {
   });
 
   it('counts one commit for a backup, and two when a delete by hand slipped in before it', async () => {
-    const start = (await cache.transactionOf(repository))!;
+    const start = numberOf(await cache.transactionOf(repository));
     borg('create', `${repository}::second`, source);
-    const afterBackup = (await cache.transactionOf(repository))!;
+    const afterBackup = numberOf(await cache.transactionOf(repository));
     assert.ok(afterBackup > start);
     assert.equal(await commitsBetween(repository, start, afterBackup), 1);
     borg('delete', `${repository}::first`);
     borg('create', `${repository}::third`, source);
-    assert.equal(await commitsBetween(repository, afterBackup, (await cache.transactionOf(repository))!), 2);
+    assert.equal(await commitsBetween(repository, afterBackup, numberOf(await cache.transactionOf(repository))), 2);
   });
 
   it('adds a backup to the listing it follows, and forgets the listing when anything else committed', async () => {
@@ -56,5 +58,17 @@ describe('BorgListingCache against a real borg repository', () => {
     after = await cache.transactionOf(repository);
     await cache.added(repository, now, after, archive('fifth'));
     assert.equal(cache.lookup(repository, after), null, 'listed again: "second" is gone');
+  });
+
+  it('tells a repository made again at the same path from the old one at the same transaction number', async () => {
+    const again = join(root, 'again');
+    borg('init', '--encryption', 'none', again);
+    const first = await cache.transactionOf(again);
+    cache.remember(again, first!, [archive('gone')]);
+    rmSync(again, { recursive: true, force: true });
+    borg('init', '--encryption', 'none', again);
+    const second = await cache.transactionOf(again);
+    assert.equal(numberOf(first), numberOf(second), 'the same transaction number');
+    assert.equal(cache.lookup(again, second), null);
   });
 });

@@ -3,7 +3,7 @@
  * small files in nested directories (a fifth of the directories carry Fortification-style ACLs and xattrs). Hand and
  * API runs are interleaved, round by round, so a slow minute on the machine hits both.
  *
- *   node dist-test/bench/inodes.js [--files 100000] [--rounds 3] [--engines duplicity,bacula]
+ *   node dist-test/bench/inodes.js [--files 100000] [--rounds 3] [--engines duplicity,bacula] (also restic, borg)
  *
  * Per engine and round: a full backup, 1 % of the files changed, an incremental, a restore of the newest point (whole
  * site) and of one file. The service runs as its own process (dist/main.js); its peak RSS is read from /proc (VmHWM)
@@ -374,6 +374,143 @@ async function benchBacula(root: string, rounds: number, files: number, rows: Ro
   }
 }
 
+/**
+ * restic and borg by hand, as their providers run them (issue 17): a snapshot or archive of the site's `shadow` and
+ * `info` without `shadow/var/lib`, into a repository made before the clock starts; restores of the newest one.
+ */
+function deduplicatingHand(engine: 'restic' | 'borg', root: string, site: string, password: string) {
+  const repository = join(root, 'hand-repository');
+  const env: Record<string, string> =
+    engine === 'restic'
+      ? { HOME: root, RESTIC_CACHE_DIR: join(root, 'hand-cache'), RESTIC_PASSWORD_FILE: password }
+      : { HOME: root, BORG_BASE_DIR: join(root, 'hand-borg'), BORG_PASSCOMMAND: `cat ${password}`, TZ: 'UTC' };
+  const paths = [join(site, 'shadow'), join(site, 'info')];
+  let archives = 0;
+  return {
+    init: (path: string) =>
+      execFileSync(
+        engine,
+        engine === 'restic' ? ['init', '--repo', path] : ['init', '--encryption', 'repokey-blake2', path],
+        { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' },
+      ),
+    repository,
+    backup: () =>
+      handRun(() =>
+        engine === 'restic'
+          ? timeCommand(
+              'restic',
+              [
+                'backup',
+                '--json',
+                '--repo',
+                repository,
+                '--host',
+                'site1',
+                '--exclude',
+                join(site, 'shadow/var/lib'),
+                ...paths,
+              ],
+              env,
+            )
+          : timeCommand(
+              'borg',
+              ['create', '--log-json', '--progress', '--json', '--numeric-ids', '--compression', 'lz4']
+                .concat(['--exclude', `pp:${join(site, 'shadow/var/lib')}`, `${repository}::hand${++archives}`])
+                .concat(paths),
+              env,
+            ),
+      ),
+    restore: (dest: string, file?: string) => {
+      mkdirSync(dest, { recursive: true });
+      return handRun(() =>
+        engine === 'restic'
+          ? timeCommand(
+              'restic',
+              ['restore', 'latest', '--repo', repository, '--target', dest, ...(file ? ['--include', file] : [])],
+              env,
+            )
+          : timeCommand(
+              'sh',
+              [
+                '-c',
+                'cd "$1" && shift && exec borg extract --numeric-ids "$@"',
+                'sh',
+                dest,
+                `${repository}::hand${archives}`,
+              ].concat(file ? [file.slice(1)] : []),
+              env,
+            ),
+      );
+    },
+  };
+}
+
+async function benchDeduplicating(
+  engine: 'restic' | 'borg',
+  root: string,
+  rounds: number,
+  files: number,
+  rows: Row[],
+  rss: number[],
+) {
+  const { site, oneFile, dirs } = makeInodeSite(join(root, 'virtual'), files);
+  const password = join(root, 'password');
+  writeFileSync(password, 'bench-password\n', { mode: 0o600 });
+  const hand = deduplicatingHand(engine, root, site, password);
+  hand.init(hand.repository);
+  const apiRepository = join(root, engine === 'restic' ? 'api-repository' : 'api-repositories');
+  if (engine === 'restic') hand.init(apiRepository);
+  else {
+    mkdirSync(apiRepository);
+    hand.init(join(apiRepository, 'site1'));
+  }
+  const service = await startServiceProcess({
+    ...benchServiceEnv(root),
+    PROVIDERS: engine,
+    ...(engine === 'restic'
+      ? { RESTIC_REPOSITORY: apiRepository, RESTIC_PASSWORD_FILE: password }
+      : { BORG_REPOSITORY_ROOT: apiRepository, BORG_PASSPHRASE_FILE: password }),
+  });
+  const oneFileRel = oneFile.slice(site.length + 1);
+  polled = service;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const both = async <H, A>(handRun: () => Promise<H>, apiRun: () => Promise<A>): Promise<[H, A]> => {
+        if (round % 2 === 0) return [await handRun(), await apiRun()];
+        const apiTimed = await apiRun();
+        return [await handRun(), apiTimed];
+      };
+      const backupApi = () => timedJob(service, '/v1/sites/site1/backups', { level: 'full', provider: engine });
+      // Every point is complete: "full" is a round's first backup (the first of all into an empty repository), and
+      // "incremental" the next one after 1 % of the files changed (made as a deduplicated full, as the API says).
+      record(rows, engine, 'full', ...(await both(hand.backup, backupApi)));
+      changeShare(dirs, round);
+      record(rows, engine, 'incremental', ...(await both(hand.backup, backupApi)));
+      const dest = join(root, 'hand-restore');
+      const point = await newestPoint(service, engine);
+      const restoreApi = () => timedJob(service, '/v1/sites/site1/restores', { restorePoint: point });
+      const apiFirst = round % 2 === 1 ? await restoreApi() : undefined;
+      const handRestore = await hand.restore(dest);
+      discard(dest);
+      record(rows, engine, 'restore site', handRestore, apiFirst ?? (await restoreApi()));
+      const handOne = await hand.restore(dest, oneFile);
+      discard(dest);
+      record(
+        rows,
+        engine,
+        'restore one file',
+        handOne,
+        await timedJob(service, '/v1/sites/site1/restores', { restorePoint: point, paths: [oneFileRel] }),
+      );
+      discard(join(root, 'data', 'restores'));
+    }
+    rss.push(memoryOf(service.child.pid!).peakMiB);
+  } finally {
+    polled = undefined;
+    await service.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const opts = options({ files: 100_000, rounds: 3, engines: 'duplicity,bacula' });
   const rows: Row[] = [];
@@ -387,6 +524,8 @@ async function main(): Promise<void> {
       try {
         if (engine === 'duplicity') await benchDuplicity(root, opts.rounds, opts.files, rows, rss);
         else if (engine === 'bacula') await benchBacula(root, opts.rounds, opts.files, rows, rss);
+        else if (engine === 'restic' || engine === 'borg')
+          await benchDeduplicating(engine, root, opts.rounds, opts.files, rows, rss);
         else throw new Error(`unknown engine ${engine}`);
       } finally {
         // The next engine's restores must not land where this site and its trees were just deleted.

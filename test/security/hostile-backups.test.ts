@@ -155,9 +155,18 @@ describe('security: backups and the attribute capture against a hostile site own
 
     mkdirSync(manifestDir, { mode: 0o700 });
     execFileSync('mkfifo', [join(manifestDir, 'attributes.dump')]);
+    // Names of a killed capture's temporary file, as a link to outside and a FIFO: removed, never followed or opened.
+    symlinkSync(join(outside, 'secret'), join(manifestDir, '.attributes.dump.0123456789ab.tmp'));
+    execFileSync('mkfifo', [join(manifestDir, '.attributes.dump.ba9876543210.tmp')]);
     const overFifo = await runJob(t, '/v1/sites/site4/backups', { level: 'full' });
     assert.equal(overFifo.status, 'succeeded', JSON.stringify(overFifo));
     assert.ok(lstatSync(join(manifestDir, 'attributes.dump')).isFile(), 'the FIFO was replaced, never opened');
+    assert.deepEqual(
+      readdirSync(manifestDir).filter((name) => name.endsWith('.tmp')),
+      [],
+      'the stale temporaries are gone',
+    );
+    await untouched();
     assert.match(manifestOf('site4'), /^# file: shadow\/var\/www\/html\/index.html\nuser.site=/m);
 
     const racer = await startSwapRacer(manifestDir, join(outside, 'xattrs'), { maxMs: 120_000 });

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { AppError } from '../../common/errors/app-error';
 import { ErrorCode } from '../../common/errors/error-code';
@@ -163,7 +163,7 @@ export class BaculaProvider implements BackupProvider {
     context.signal.addEventListener('abort', stop, { once: true });
     let jobId: number | null;
     let estimate: { bytes: number } | null;
-    const listPoints = `llist jobname=${names.job}`;
+    const listPoints = listPointsCommand(names.job);
     try {
       if (context.signal.aborted) throw context.signal.reason;
       const { client: fd, also } = await this.installResources(
@@ -222,7 +222,7 @@ export class BaculaProvider implements BackupProvider {
       files: record.files,
       warnings,
       notes,
-      points: restorePointsOf(parseJobRecords(also[0] ?? '')),
+      points: pointsListedIn(also[0] ?? ''),
     };
   }
 
@@ -239,13 +239,13 @@ export class BaculaProvider implements BackupProvider {
   async scanRestorePoints(subject: BackupSubject, context?: JobContext): Promise<RestorePoint[]> {
     const names = resourcesFor(subject.key);
     await this.bconsole.assertDirectorListening();
-    const command = `llist jobname=${names.job}`;
+    const command = listPointsCommand(names.job);
     const text = await this.bconsole.command([command], {
       timeoutMs: Math.max(this.config.bacula.timeoutSeconds * 1000, 120_000),
       signal: context?.signal,
       onSpawn: context ? (pid) => context.trackPid(pid) : undefined,
     });
-    return restorePointsOf(parseJobRecords(splitReplies(text, [command])[0]));
+    return pointsListedIn(splitReplies(text, [command])[0]);
   }
 
   /** Browsing a point: see bacula-files.ts. */
@@ -286,18 +286,19 @@ export class BaculaProvider implements BackupProvider {
       const warnings = this.follower.judge(record, log, context, 'restore');
       context.progress({ phase: 'move' });
       const restoredRoot = join(staging, subject.root);
-      // A file deleted before the point is still found by name: the catalog's newest record of it is its deletion,
-      // and the director restores nothing for it.
-      if (chosen.byName && !(await lstat(join(restoredRoot, absolute[0].slice(subject.root.length))).catch(() => null)))
-        throw new JobFailure(
-          'bacula-restore-path-not-found',
-          `Not in restore point ${point.id}: ${JSON.stringify(paths[0])}.`,
-        );
-      if (!existsSync(restoredRoot))
-        throw new JobFailure(
-          'bacula-restore-empty',
-          `Bacula job ${chosen.jobId} restored nothing under ${subject.root}.`,
-        );
+      if (!existsSync(restoredRoot)) {
+        // A file deleted before the point is still found by name (the catalog's newest record of it is its
+        // deletion), and the director restores nothing for it: it is not in the point.
+        throw chosen.byName
+          ? new JobFailure(
+              'bacula-restore-path-not-found',
+              `Not in restore point ${point.id}: ${JSON.stringify(paths[0])}.`,
+            )
+          : new JobFailure(
+              'bacula-restore-empty',
+              `Bacula job ${chosen.jobId} restored nothing under ${subject.root}.`,
+            );
+      }
       for (const entry of await readdir(restoredRoot)) {
         await rename(join(restoredRoot, entry), join(destination, entry));
       }
@@ -502,9 +503,18 @@ export class BaculaProvider implements BackupProvider {
   }
 }
 
+/** The catalog's jobs of a subject's Job: every backup, its restore points read from them (`pointsListedIn`). */
+function listPointsCommand(job: string): string {
+  return `llist jobname=${job}`;
+}
+
+function pointsListedIn(reply: string): RestorePoint[] {
+  return restorePointsOf(parseJobRecords(reply));
+}
+
 /** The bytes of the newest finished backup of `level` in `llist jobname=…`, or null (first one, or none readable). */
 function previousOfLevel(listing: string, level: BackupLevel, context: JobContext): { bytes: number } | null {
-  const points = restorePointsOf(parseJobRecords(listing));
+  const points = pointsListedIn(listing);
   const bytes = points.find((point) => point.level === level && point.state === 'complete')?.bytes;
   if (!bytes) return null;
   context.log(`progress is measured against the previous ${level} backup: ${bytes} byte(s)`);

@@ -56,11 +56,7 @@ export class BconsoleClient {
 
   /** Runs `lines` in one bconsole session; the text is everything it printed, echoed commands included. */
   async command(lines: readonly string[], options: BconsoleOptions = {}): Promise<string> {
-    for (const line of lines) {
-      // One command per line: a newline inside one would smuggle in another command.
-      if (hasControlCharacter(line))
-        throw new JobFailure('bacula-invalid-command', 'A bconsole command held a control character.');
-    }
+    assertOneLineEach(lines);
     const output: string[] = [];
     const timeoutMs = options.timeoutMs === undefined ? this.config.bacula.timeoutSeconds * 1000 : options.timeoutMs;
     const result = await this.runner.run({
@@ -181,17 +177,17 @@ export class BconsoleSession implements BconsoleExchange {
   private lines: string[] = [];
   private waiter: { resolve: (text: string) => void; reject: (error: Error) => void } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  private result: RunResult | null = null;
   private run: Promise<RunResult> | null = null;
+  /** Set once bconsole has exited or an exchange timed out: every exchange from then on fails with it. */
   private failure: Error | null = null;
+  private readonly stopOnOuterAbort = (): void => this.control.abort(this.outer?.reason);
 
   constructor(
     private readonly defaultTimeoutMs: number,
     private readonly outer?: AbortSignal,
   ) {
-    const stop = (): void => this.control.abort(outer?.reason);
-    if (outer?.aborted) stop();
-    else outer?.addEventListener('abort', stop, { once: true });
+    if (outer?.aborted) this.stopOnOuterAbort();
+    else outer?.addEventListener('abort', this.stopOnOuterAbort, { once: true });
   }
 
   get signal(): AbortSignal {
@@ -202,11 +198,8 @@ export class BconsoleSession implements BconsoleExchange {
     this.run = run;
   }
 
-  send(lines: readonly string[], options: { timeoutMs?: number | null } = {}): Promise<string> {
-    for (const line of lines) {
-      if (hasControlCharacter(line))
-        return Promise.reject(new JobFailure('bacula-invalid-command', 'A bconsole command held a control character.'));
-    }
+  async send(lines: readonly string[], options: { timeoutMs?: number | null } = {}): Promise<string> {
+    assertOneLineEach(lines);
     const exchange = this.queue.then(() => this.exchange(lines, options.timeoutMs));
     this.queue = exchange.catch(() => undefined);
     return exchange;
@@ -247,7 +240,7 @@ export class BconsoleSession implements BconsoleExchange {
   }
 
   ended(result: RunResult): void {
-    this.result = result;
+    this.outer?.removeEventListener('abort', this.stopOnOuterAbort);
     const reason = this.outer?.aborted
       ? this.outer.reason instanceof Error
         ? this.outer.reason
@@ -263,7 +256,7 @@ export class BconsoleSession implements BconsoleExchange {
   }
 
   private exchange(lines: readonly string[], timeoutMs: number | null | undefined): Promise<string> {
-    if (this.failure || this.result) return Promise.reject(this.failure ?? new Error('bconsole has exited'));
+    if (this.failure) return Promise.reject(this.failure);
     const limit = timeoutMs === undefined ? this.defaultTimeoutMs : timeoutMs;
     return new Promise<string>((resolve, reject) => {
       const timer =
@@ -292,6 +285,12 @@ export class BconsoleSession implements BconsoleExchange {
       this.stdin.write(`${[...lines, MARKER].join('\n')}\n`);
     });
   }
+}
+
+/** One command per line: a newline inside one would smuggle in another command. */
+function assertOneLineEach(lines: readonly string[]): void {
+  if (lines.some((line) => hasControlCharacter(line)))
+    throw new JobFailure('bacula-invalid-command', 'A bconsole command held a control character.');
 }
 
 /** Opens and closes a TCP connection (bacula-fd logs a Security Alert for it: see local-listener.ts). */

@@ -312,15 +312,14 @@ export function parseRunningJobs(text: string): Map<number, DirectorJobState> | 
   const jobs = new Map<number, DirectorJobState>();
   let inTable = false;
   for (const line of lines) {
+    // The header's long underline opens the table, `====` closes it.
     if (/^=+$/.test(line.trim())) {
-      if (line.trim() === '====') inTable = false;
-      else inTable = true;
+      inTable = line.trim() !== '====';
       continue;
     }
-    if (!inTable) continue;
     const tokens = line.trim().split(/\s+/);
+    if (!inTable || !/^\d+$/.test(tokens[0])) continue;
     const jobId = Number(tokens[0]);
-    if (!/^\d+$/.test(tokens[0] ?? '')) continue;
     // JobId Type Level Files Bytes Name Status: names hold no spaces, descriptions start with "is" or "has".
     const at = tokens.findIndex((token, index) => index > 1 && (token === 'is' || token === 'has'));
     const description = at > 0 ? tokens.slice(at).join(' ') : '';

@@ -15,31 +15,42 @@ const MAX_SEGMENTS_CHECKED = 10_000;
  * compaction) writes a commit segment, so one that slipped in before the backup took the lock is seen, and the
  * repository is listed again.
  */
-export class BorgListingCache {
-  private readonly listings = new Map<string, { transaction: string; archives: BorgArchive[] }>();
+/**
+ * Where a repository stood: its id (a repository made again at the same path, a disk swapped, counts from 1 again),
+ * its last committed transaction, and how its segments are filed (read from its `config` with the id).
+ */
+export interface BorgTransaction {
+  repositoryId: string;
+  number: number;
+  segmentsPerDir: number;
+}
 
-  /**
-   * The repository's last committed transaction, with the repository's id (a repository made again at the same path,
-   * a disk swapped, counts its transactions from 1 again); null when it has none or cannot be read.
-   */
-  async transactionOf(repository: string): Promise<string | null> {
-    const id = await configValue(repository, 'id');
+export class BorgListingCache {
+  private readonly listings = new Map<string, { transaction: BorgTransaction; archives: BorgArchive[] }>();
+
+  /** Where the repository stands now; null when that cannot be read. */
+  async transactionOf(repository: string): Promise<BorgTransaction | null> {
+    const config = await readFile(join(repository, 'config'), 'utf8').catch(() => null);
+    const repositoryId = config === null ? null : configValue(config, 'id');
+    const segmentsPerDir = config === null ? null : configValue(config, 'segments_per_dir');
     const names = await readdir(repository).catch(() => [] as string[]);
-    let last: number | null = null;
+    let number: number | null = null;
     for (const name of names) {
       const match = /^index\.(\d+)$/.exec(name);
-      if (match) last = Math.max(last ?? 0, Number(match[1]));
+      if (match) number = Math.max(number ?? 0, Number(match[1]));
     }
-    return id === null || last === null ? null : `${id}/${last}`;
+    if (repositoryId === null || number === null || segmentsPerDir === null || !/^\d+$/.test(segmentsPerDir))
+      return null;
+    return { repositoryId, number, segmentsPerDir: Number(segmentsPerDir) };
   }
 
-  lookup(repository: string, transaction: string | null): BorgArchive[] | null {
+  lookup(repository: string, transaction: BorgTransaction | null): BorgArchive[] | null {
     const listing = this.listings.get(repository);
-    return transaction !== null && listing?.transaction === transaction ? listing.archives : null;
+    return listing && sameTransaction(listing.transaction, transaction) ? listing.archives : null;
   }
 
   /** A listing read while the repository stayed at `transaction` (the same before and after the read). */
-  remember(repository: string, transaction: string, archives: BorgArchive[]): void {
+  remember(repository: string, transaction: BorgTransaction, archives: BorgArchive[]): void {
     this.listings.set(repository, { transaction, archives });
   }
 
@@ -47,41 +58,42 @@ export class BorgListingCache {
    * A backup made `archive`: the repository was at `before` when it began and is at `after` now. The listing gains it
    * when the backup's commit is the only one in between; otherwise it is forgotten.
    */
-  async added(repository: string, before: string | null, after: string | null, archive: BorgArchive): Promise<void> {
+  async added(
+    repository: string,
+    before: BorgTransaction | null,
+    after: BorgTransaction | null,
+    archive: BorgArchive,
+  ): Promise<void> {
     const listing = this.listings.get(repository);
     this.listings.delete(repository);
-    if (before === null || after === null || listing?.transaction !== before) return;
-    const [beforeId, beforeN] = before.split('/');
-    const [afterId, afterN] = after.split('/');
-    if (beforeId !== afterId || (await commitsBetween(repository, Number(beforeN), Number(afterN))) !== 1) return;
+    if (!listing || !before || !after || !sameTransaction(listing.transaction, before)) return;
+    if (before.repositoryId !== after.repositoryId || (await commitsBetween(repository, before, after)) !== 1) return;
     this.listings.set(repository, { transaction: after, archives: [...listing.archives, archive] });
   }
 }
 
-/** How many commits borg wrote in segments `before + 1 … after`; null when that cannot be told. */
-export async function commitsBetween(repository: string, before: number, after: number): Promise<number | null> {
-  if (after <= before || after - before > MAX_SEGMENTS_CHECKED) return null;
-  const perDir = await segmentsPerDir(repository);
-  if (perDir === null) return null;
+export function sameTransaction(a: BorgTransaction | null, b: BorgTransaction | null): boolean {
+  return a !== null && b !== null && a.repositoryId === b.repositoryId && a.number === b.number;
+}
+
+/** How many commits borg wrote in segments after `before` up to `after`; null when that cannot be told. */
+export async function commitsBetween(
+  repository: string,
+  before: BorgTransaction,
+  after: BorgTransaction,
+): Promise<number | null> {
+  if (after.number <= before.number || after.number - before.number > MAX_SEGMENTS_CHECKED) return null;
   let commits = 0;
-  for (let segment = before + 1; segment <= after; segment++) {
-    if (await isCommitSegment(join(repository, 'data', String(Math.floor(segment / perDir)), String(segment)))) {
-      commits++;
-    }
+  for (let segment = before.number + 1; segment <= after.number; segment++) {
+    const dir = String(Math.floor(segment / after.segmentsPerDir));
+    if (await isCommitSegment(join(repository, 'data', dir, String(segment)))) commits++;
   }
   return commits;
 }
 
-async function segmentsPerDir(repository: string): Promise<number | null> {
-  const value = await configValue(repository, 'segments_per_dir');
-  return value !== null && /^\d+$/.test(value) ? Number(value) : null;
-}
-
-/** A value of the repository's `config` (an INI file borg writes in the clear). */
-async function configValue(repository: string, key: string): Promise<string | null> {
-  const config = await readFile(join(repository, 'config'), 'utf8').catch(() => null);
-  const match = config === null ? null : new RegExp(`^${key}\\s*=\\s*(\\S+)\\s*$`, 'm').exec(config);
-  return match ? match[1] : null;
+/** A value of a repository's `config` (an INI file borg writes in the clear). */
+function configValue(config: string, key: string): string | null {
+  return new RegExp(`^${key}\\s*=\\s*(\\S+)\\s*$`, 'm').exec(config)?.[1] ?? null;
 }
 
 /** Read through a descriptor, at most the commit's 17 bytes: a segment compacted away meanwhile is simply no commit. */

@@ -26,7 +26,7 @@ import { type JobContext } from '../../jobs/job-context';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
 import { directoryBytes } from '../restic/restic.provider';
 import type { PointFileEntry } from '../restic/restic-output';
-import { BorgListingCache } from './borg-listing-cache';
+import { BorgListingCache, sameTransaction } from './borg-listing-cache';
 import {
   archiveNameFor,
   archiveOf,
@@ -225,7 +225,7 @@ export class BorgProvider implements BackupProvider {
     }
     const archives = parseArchiveList(result.stdout);
     // Remembered only when no commit happened while borg read it.
-    if (before !== null && before === (await this.listings.transactionOf(repository))) {
+    if (before && sameTransaction(before, await this.listings.transactionOf(repository))) {
       this.listings.remember(repository, before, archives);
     }
     return toRestorePoints(archives);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { BorgListingCache, commitsBetween } from '../../../src/providers/borg/borg-listing-cache';
+import { BorgListingCache, commitsBetween, type BorgTransaction } from '../../../src/providers/borg/borg-listing-cache';
 import { tempDir } from '../../support/test-app';
 
 /** The commit counting of borg-listing-cache.ts against repositories real borg 1.2 wrote. */
@@ -17,7 +17,7 @@ describe('BorgListingCache against a real borg repository', () => {
   };
   const archive = (name: string) => ({ name, time: new Date().toISOString() });
   /** The transaction's number, without the repository's id. */
-  const numberOf = (transaction: string | null): number => Number(transaction!.split('/')[1]);
+  const numberOf = (transaction: BorgTransaction | null): number => transaction!.number;
 
   before(() => {
     mkdirSync(source);
@@ -27,14 +27,14 @@ describe('BorgListingCache against a real borg repository', () => {
   });
 
   it('counts one commit for a backup, and two when a delete by hand slipped in before it', async () => {
-    const start = numberOf(await cache.transactionOf(repository));
+    const start = (await cache.transactionOf(repository))!;
     borg('create', `${repository}::second`, source);
-    const afterBackup = numberOf(await cache.transactionOf(repository));
-    assert.ok(afterBackup > start);
+    const afterBackup = (await cache.transactionOf(repository))!;
+    assert.ok(numberOf(afterBackup) > numberOf(start));
     assert.equal(await commitsBetween(repository, start, afterBackup), 1);
     borg('delete', `${repository}::first`);
     borg('create', `${repository}::third`, source);
-    assert.equal(await commitsBetween(repository, afterBackup, numberOf(await cache.transactionOf(repository))), 2);
+    assert.equal(await commitsBetween(repository, afterBackup, (await cache.transactionOf(repository))!), 2);
   });
 
   it('adds a backup to the listing it follows, and forgets the listing when anything else committed', async () => {

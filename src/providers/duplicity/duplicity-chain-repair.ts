@@ -1,3 +1,4 @@
+import { sleepUnlessAborted } from '../../common/abortable-sleep';
 import { parseDuplicityFileName, toDuplicityTime, type DuplicitySetType } from './duplicity-names';
 
 /*
@@ -150,4 +151,19 @@ export function msUntilAfter(newestTime: string | null, nowMs: number): number {
   const [year, month, day, hour, minute, second] = m.slice(1).map(Number);
   const firstFreeMs = Date.UTC(year, month - 1, day, hour, minute, second + 1);
   return Math.max(0, firstFreeMs - nowMs);
+}
+
+/**
+ * Resolves once `clock()` has left the second `newestTime` names. A timer can fire a millisecond before the wall clock
+ * reaches its end, so the clock is read again after each wait (seen: `--current-time` of the newest set's own second,
+ * then duplicity's AssertionError on that name).
+ */
+export async function sleepUntilAfter(
+  newestTime: string | null,
+  clock: () => number,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let wait = msUntilAfter(newestTime, clock()); wait > 0; wait = msUntilAfter(newestTime, clock())) {
+    await sleepUnlessAborted(wait, signal);
+  }
 }

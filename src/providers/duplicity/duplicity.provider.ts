@@ -16,7 +16,6 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { ProcessRunner, type RunResult } from '../../common/process/process-runner';
-import { sleepUnlessAborted } from '../../common/abortable-sleep';
 import { AppConfig } from '../../config/app-config';
 import { JobFailure } from '../../jobs/job-failure';
 import { TargetGate } from '../../jobs/target-gate';
@@ -38,7 +37,7 @@ import {
 import { type BackupLevel } from '../../jobs/backup-level';
 import { JobContext } from '../../jobs/job-context';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
-import { msUntilAfter, planRepair, type RepairPlan } from './duplicity-chain-repair';
+import { msUntilAfter, planRepair, sleepUntilAfter, type RepairPlan } from './duplicity-chain-repair';
 import { collectionFromNames, hasCompleteFull } from './duplicity-chains';
 import { listDuplicityPointFiles, signalContext } from './duplicity-files';
 import { parseDuplicityFileName, partialSetsIn } from './duplicity-names';
@@ -523,7 +522,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     context.log(
       `waiting ${wait} ms so that this set does not start in the second the newest set (${newestTime}) ended`,
     );
-    await sleepUnlessAborted(wait, context.signal);
+    await sleepUntilAfter(newestTime, clockAt, context.signal);
   }
 
   private async targetAccess(subject: BackupSubject, context?: JobContext): Promise<TargetAccess> {

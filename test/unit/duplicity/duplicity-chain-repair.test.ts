@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { msUntilAfter, planRepair } from '../../../src/providers/duplicity/duplicity-chain-repair';
+import { msUntilAfter, planRepair, sleepUntilAfter } from '../../../src/providers/duplicity/duplicity-chain-repair';
 
 const F0 = '20261129T100000Z';
 const T1 = '20261129T100010Z';
@@ -82,5 +82,35 @@ describe('msUntilAfter', () => {
     assert.equal(msUntilAfter(T1, end + 1000), 0);
     assert.equal(msUntilAfter(T1, end + 5000), 0);
     assert.equal(msUntilAfter(null, end), 0);
+  });
+});
+
+describe('sleepUntilAfter', () => {
+  it("returns only once the clock has left the newest set's second, even when a timer fires early", async () => {
+    // The newest set ended in the current second; timers here fire 3 ms before their end, as a real one can by a
+    // millisecond against the wall clock.
+    const newest = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/[-:]|\.\d+/g, '');
+    const firstFree = (Math.floor(Date.now() / 1000) + 1) * 1000;
+    const realSetTimeout = globalThis.setTimeout;
+    let timers = 0;
+    globalThis.setTimeout = ((fn: () => void, ms: number) => {
+      timers++;
+      return realSetTimeout(fn, Math.max(0, ms - 3));
+    }) as typeof setTimeout;
+    try {
+      await sleepUntilAfter(newest, Date.now, new AbortController().signal);
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
+    assert.ok(Date.now() >= firstFree, `returned ${firstFree - Date.now()} ms before the next second`);
+    assert.ok(timers >= 1);
+  });
+
+  it('does not wait when the newest set is older, and stops at once on abort', async () => {
+    await sleepUntilAfter('20200101T000000Z', Date.now, new AbortController().signal);
+    const newest = new Date(Date.now() + 60_000).toISOString().replace(/[-:]|\.\d+/g, '');
+    const aborted = new AbortController();
+    aborted.abort(new Error('cancelled'));
+    await assert.rejects(sleepUntilAfter(newest, Date.now, aborted.signal), /cancelled/);
   });
 });

@@ -141,6 +141,16 @@ export function settle(): void {
 }
 
 /**
+ * Reads every regular file under `dir`, so that a timed run finds the tree in memory as the run before it did. borg
+ * drops the pages of what it reads (its chunker's `posix_fadvise(DONTNEED)`): the run after a borg backup read the
+ * site from disk and the one before it from memory (at 1,000,000 files, 121 s against 43 s for the same `borg create`
+ * by hand, and the page cache fell from 7.4 to 3.5 GiB during one run). Untimed.
+ */
+export function warmPageCache(dir: string): void {
+  execFileSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -P 2 cat > /dev/null', 'sh', dir]);
+}
+
+/**
  * A run by hand after `settle()`: its wall time, and the CPU of this process's children that ended meanwhile (the
  * engine's processes when the run spawns them; nothing for an engine working in its own daemons).
  */

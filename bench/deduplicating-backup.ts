@@ -170,13 +170,15 @@ async function main(): Promise<void> {
       };
       try {
         // borg evicts the site from the page cache as it reads it: each backup, by hand or not, starts from it read.
-        const warm = (): void => (engine === 'borg' ? warmPageCache(site) : undefined);
-        const backup = () => {
-          warm();
+        const warm = async (): Promise<void> => {
+          if (engine === 'borg') await warmPageCache(site);
+        };
+        const backup = async () => {
+          await warm();
           return timedApiJob(service, '/v1/sites/site1/backups', { level: 'full', provider: engine });
         };
-        const backupByHand = (n: number) => () => {
-          warm();
+        const backupByHand = (n: number) => async () => {
+          await warm();
           return timedHand(engine, backupArgs(n), handEnv);
         };
         record(engine, 'first backup', ...(await pair(backupByHand(1), backup)));

@@ -112,7 +112,11 @@ function pollStatus(service: ServiceProcess): { stop: () => Promise<number[]> } 
   const loop = (async () => {
     while (running) {
       const started = performance.now();
-      await service.call('GET', '/v1/sites/site1/status');
+      await service.call('GET', '/v1/sites/site1/status').catch((error: unknown) => {
+        throw new Error(
+          `a status read failed (${String(error)}); the service's output ends:\n${service.output().slice(-4000)}`,
+        );
+      });
       latencies.push(performance.now() - started);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -494,13 +498,15 @@ async function benchDeduplicating(
         return [await handRun(), apiTimed];
       };
       // borg evicts the site from the page cache as it reads it: each backup, by hand or not, starts from it read.
-      const warm = (): void => (engine === 'borg' ? warmPageCache(site) : undefined);
-      const backupHand = () => {
-        warm();
+      const warm = async (): Promise<void> => {
+        if (engine === 'borg') await warmPageCache(site);
+      };
+      const backupHand = async () => {
+        await warm();
         return hand.backup();
       };
-      const backupApi = () => {
-        warm();
+      const backupApi = async () => {
+        await warm();
         return timedJob(service, '/v1/sites/site1/backups', { level: 'full', provider: engine });
       };
       record(rows, engine, 'full', ...(await both(backupHand, backupApi)));

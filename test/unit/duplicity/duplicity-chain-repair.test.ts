@@ -87,10 +87,10 @@ describe('msUntilAfter', () => {
 
 describe('sleepUntilAfter', () => {
   it("returns only once the clock has left the newest set's second, even when a timer fires early", async () => {
-    // The newest set ended in the current second; timers here fire 3 ms before their end, as a real one can by a
-    // millisecond against the wall clock.
-    const newest = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(/[-:]|\.\d+/g, '');
-    const firstFree = (Math.floor(Date.now() / 1000) + 1) * 1000;
+    // A clock half-way through the newest set's second (T1), moving with real time; timers here fire 3 ms before their
+    // end, as a real one can by a millisecond against the wall clock.
+    const started = Date.now();
+    const clock = (): number => Date.UTC(2026, 10, 29, 10, 0, 10, 500) + (Date.now() - started);
     const realSetTimeout = globalThis.setTimeout;
     let timers = 0;
     globalThis.setTimeout = ((fn: () => void, ms: number) => {
@@ -98,11 +98,12 @@ describe('sleepUntilAfter', () => {
       return realSetTimeout(fn, Math.max(0, ms - 3));
     }) as typeof setTimeout;
     try {
-      await sleepUntilAfter(newest, Date.now, new AbortController().signal);
+      await sleepUntilAfter(T1, clock, new AbortController().signal);
     } finally {
       globalThis.setTimeout = realSetTimeout;
     }
-    assert.ok(Date.now() >= firstFree, `returned ${firstFree - Date.now()} ms before the next second`);
+    const firstFree = Date.UTC(2026, 10, 29, 10, 0, 11);
+    assert.ok(clock() >= firstFree, `returned ${firstFree - clock()} ms before the next second`);
     assert.ok(timers >= 1);
   });
 

@@ -169,7 +169,7 @@ async function main(): Promise<void> {
         return [handTimed, await apiRun()];
       };
       try {
-        // borg evicts the site from the page cache as it reads it: each backup, by hand or not, starts from it read.
+        // borg evicts the site from the page cache as it reads it: every backup, hand or API, starts with the site read.
         const warm = async (): Promise<void> => {
           if (engine === 'borg') await warmPageCache(site);
         };

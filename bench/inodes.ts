@@ -497,7 +497,7 @@ async function benchDeduplicating(
         const apiTimed = await apiRun();
         return [await handRun(), apiTimed];
       };
-      // borg evicts the site from the page cache as it reads it: each backup, by hand or not, starts from it read.
+      // borg evicts the site from the page cache as it reads it: every backup, hand or API, starts with the site read.
       const warm = async (): Promise<void> => {
         if (engine === 'borg') await warmPageCache(site);
       };

@@ -397,6 +397,7 @@ function deduplicatingHand(
   const paths = [join(site, 'shadow'), join(site, 'info')];
   let archives = 0;
   return {
+    repository,
     init: (path: string) =>
       execFileSync(
         engine,
@@ -475,7 +476,7 @@ async function benchDeduplicating(
     const roundRoot = join(root, `round-${round}`);
     mkdirSync(roundRoot);
     const hand = deduplicatingHand(engine, roundRoot, join(roundRoot, 'hand-repository'), site, password);
-    hand.init(join(roundRoot, 'hand-repository'));
+    hand.init(hand.repository);
     const apiRepository = join(roundRoot, engine === 'restic' ? 'api-repository' : 'api-repositories');
     if (engine === 'restic') hand.init(apiRepository);
     else {

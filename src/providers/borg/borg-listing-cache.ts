@@ -8,14 +8,6 @@ const COMMIT_SEGMENT = Buffer.concat([Buffer.from('BORG_SEG'), Buffer.alloc(4), 
 const MAX_SEGMENTS_CHECKED = 10_000;
 
 /**
- * The archives of local repositories as last listed, by the repository's last committed transaction (borg names it by
- * the segment that holds its commit, `index.N`): a listing is answered from here while the repository has not changed,
- * instead of a `borg list` (a Python start and a key derivation, 0.3-0.5 s). A backup's own archive joins the listing
- * when its commit is the only one since the listing: every transaction (a `borg delete` or `prune` by hand, a
- * compaction) writes a commit segment, so one that slipped in before the backup took the lock is seen, and the
- * repository is listed again.
- */
-/**
  * Where a repository stood: its id (a repository made again at the same path, a disk swapped, counts from 1 again),
  * its last committed transaction, and how its segments are filed (read from its `config` with the id).
  */
@@ -25,6 +17,14 @@ export interface BorgTransaction {
   segmentsPerDir: number;
 }
 
+/**
+ * The archives of local repositories as last listed, by the repository's last committed transaction (borg names it by
+ * the segment that holds its commit, `index.N`): a listing is answered from here while the repository has not changed,
+ * instead of a `borg list` (a Python start and a key derivation, 0.3-0.5 s). A backup's own archive joins the listing
+ * when its commit is the only one since the listing: every transaction (a `borg delete` or `prune` by hand, a
+ * compaction) writes a commit segment, so one that slipped in before the backup took the lock is seen, and the
+ * repository is listed again.
+ */
 export class BorgListingCache {
   private readonly listings = new Map<string, { transaction: BorgTransaction; archives: BorgArchive[] }>();
 

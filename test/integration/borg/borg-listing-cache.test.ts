@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { BorgListingCache, commitsBetween, type BorgTransaction } from '../../../src/providers/borg/borg-listing-cache';
+import { BorgListingCache, commitsBetween } from '../../../src/providers/borg/borg-listing-cache';
 import { tempDir } from '../../support/test-app';
 
 /** The commit counting of borg-listing-cache.ts against repositories real borg 1.2 wrote. */
@@ -16,8 +16,6 @@ describe('BorgListingCache against a real borg repository', () => {
     execFileSync('borg', args, { env: { PATH: process.env.PATH, BORG_BASE_DIR: join(root, 'base') }, stdio: 'pipe' });
   };
   const archive = (name: string) => ({ name, time: new Date().toISOString() });
-  /** The transaction's number, without the repository's id. */
-  const numberOf = (transaction: BorgTransaction | null): number => transaction!.number;
 
   before(() => {
     mkdirSync(source);
@@ -30,7 +28,7 @@ describe('BorgListingCache against a real borg repository', () => {
     const start = (await cache.transactionOf(repository))!;
     borg('create', `${repository}::second`, source);
     const afterBackup = (await cache.transactionOf(repository))!;
-    assert.ok(numberOf(afterBackup) > numberOf(start));
+    assert.ok(afterBackup.number > start.number);
     assert.equal(await commitsBetween(repository, start, afterBackup), 1);
     borg('delete', `${repository}::first`);
     borg('create', `${repository}::third`, source);
@@ -68,7 +66,7 @@ describe('BorgListingCache against a real borg repository', () => {
     rmSync(again, { recursive: true, force: true });
     borg('init', '--encryption', 'none', again);
     const second = await cache.transactionOf(again);
-    assert.equal(numberOf(first), numberOf(second), 'the same transaction number');
+    assert.equal(first!.number, second!.number, 'the same transaction number');
     assert.equal(cache.lookup(again, second), null);
   });
 });

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSites } from '../test/support/sample-sites';
 import { startServiceProcess, type ServiceProcess } from '../test/support/service-process';
+import { deduplicatingByHand, type DeduplicatingEngine } from './deduplicating-by-hand';
 import {
   benchServiceEnv,
   Graveyard,
@@ -28,7 +29,6 @@ import {
   options,
   printTable,
   settle,
-  timeCommand,
   timedByHand,
   timedServiceJob,
   warmPageCache,
@@ -68,10 +68,6 @@ const discard = (path: string): void => graveyard.discard(path);
 interface Timed {
   ms: number;
   cpuMs: number;
-}
-
-function timedHand(command: string, args: string[], env: Record<string, string>): Promise<Timed> {
-  return timedByHand(() => timeCommand(command, args, env));
 }
 
 /** Starts a job through the API and waits for it as a caller would. */
@@ -114,39 +110,25 @@ async function main(): Promise<void> {
     );
   };
 
-  for (const engine of opts.engines.split(',')) {
+  for (const name of opts.engines.split(',')) {
+    if (name !== 'restic' && name !== 'borg') throw new Error(`unknown engine ${name}; known: restic, borg`);
+    const engine: DeduplicatingEngine = name;
     repoBytes[engine] = { first: [], addedBySecond: [] };
     for (let round = 1; round <= opts.rounds; round++) {
       const dir = join(root, `${engine}-${round}`);
-      const hand = join(dir, 'hand');
       const api = join(dir, 'api');
       mkdirSync(dir, { recursive: true });
-      const handEnv: Record<string, string> =
-        engine === 'restic'
-          ? { HOME: dir, RESTIC_CACHE_DIR: join(dir, 'hand-cache'), RESTIC_PASSWORD_FILE: password }
-          : { HOME: dir, BORG_BASE_DIR: join(dir, 'hand-borg'), BORG_PASSCOMMAND: `cat ${password}`, TZ: 'UTC' };
-      const init = (repository: string): void => {
-        const args =
-          engine === 'restic' ? ['init', '--repo', repository] : ['init', '--encryption', 'repokey-blake2', repository];
-        execFileSync(engine, args, { env: { PATH: process.env.PATH, ...handEnv }, stdio: 'ignore' });
-      };
-      const backupArgs = (n: number): string[] =>
-        engine === 'restic'
-          ? ['backup', '--json', '--repo', hand, '--host', 'site1', '--exclude', `${site}/shadow/var/lib`].concat([
-              `${site}/shadow`,
-              `${site}/info`,
-            ])
-          : ['create', '--log-json', '--progress', '--json', '--numeric-ids', '--compression', 'lz4']
-              .concat(['--exclude', `pp:${site}/shadow/var/lib`, `${join(hand, 'site1')}::hand${n}`])
-              .concat([`${site}/shadow`, `${site}/info`]);
-      if (engine === 'restic') {
-        init(hand);
-        init(api);
-      } else {
-        mkdirSync(hand);
+      const hand = deduplicatingByHand(engine, {
+        home: dir,
+        repository: join(dir, 'hand-repository'),
+        site,
+        password,
+      });
+      hand.init(hand.repository);
+      if (engine === 'restic') hand.init(api);
+      else {
         mkdirSync(api);
-        init(join(hand, 'site1'));
-        init(join(api, 'site1'));
+        hand.init(join(api, 'site1'));
       }
       const serviceRoot = join(dir, 'service');
       mkdirSync(serviceRoot);
@@ -177,27 +159,19 @@ async function main(): Promise<void> {
           await warm();
           return timedApiJob(service, '/v1/sites/site1/backups', { level: 'full', provider: engine });
         };
-        const backupByHand = (n: number) => async () => {
+        const backupByHand = async () => {
           await warm();
-          return timedHand(engine, backupArgs(n), handEnv);
+          return timedByHand(() => hand.backup());
         };
-        record(engine, 'first backup', ...(await pair(backupByHand(1), backup)));
+        record(engine, 'first backup', ...(await pair(backupByHand, backup)));
         const firstBytes = bytesOf(api);
         repoBytes[engine].first.push(firstBytes);
         changeOnePercent(data, opts.files);
-        record(engine, 'second backup (1 % changed)', ...(await pair(backupByHand(2), backup)));
+        record(engine, 'second backup (1 % changed)', ...(await pair(backupByHand, backup)));
         repoBytes[engine].addedBySecond.push(bytesOf(api) - firstBytes);
         const target = join(dir, 'hand-restore');
         const handRestore = async (): Promise<Timed> => {
-          mkdirSync(target, { recursive: true });
-          const timed =
-            engine === 'restic'
-              ? await timedHand('restic', ['restore', 'latest', '--repo', hand, '--target', target], handEnv)
-              : await timedHand(
-                  'sh',
-                  ['-c', `cd ${target} && borg extract --numeric-ids ${join(hand, 'site1')}::hand2`],
-                  handEnv,
-                );
+          const timed = await timedByHand(() => hand.restore(target));
           discard(target);
           return timed;
         };

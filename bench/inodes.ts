@@ -22,6 +22,7 @@ import { startBacula, type BaculaHarness } from '../test/support/bacula-harness'
 import { makeSites } from '../test/support/sample-sites';
 import { startServiceProcess, type ServiceProcess } from '../test/support/service-process';
 import { siteSelectionByHand } from '../test/support/duplicity-by-hand';
+import { deduplicatingByHand, type DeduplicatingEngine } from './deduplicating-by-hand';
 import {
   benchServiceEnv,
   cpuOf,
@@ -380,88 +381,12 @@ async function benchBacula(root: string, rounds: number, files: number, rows: Ro
 }
 
 /**
- * restic and borg by hand, as their providers run them (issue 17): a snapshot or archive of the site's `shadow` and
- * `info` without `shadow/var/lib`, into a repository made before the clock starts; restores of the newest one.
- */
-function deduplicatingHand(
-  engine: 'restic' | 'borg',
-  root: string,
-  repository: string,
-  site: string,
-  password: string,
-) {
-  const env: Record<string, string> =
-    engine === 'restic'
-      ? { HOME: root, RESTIC_CACHE_DIR: join(root, 'hand-cache'), RESTIC_PASSWORD_FILE: password }
-      : { HOME: root, BORG_BASE_DIR: join(root, 'hand-borg'), BORG_PASSCOMMAND: `cat ${password}`, TZ: 'UTC' };
-  const paths = [join(site, 'shadow'), join(site, 'info')];
-  let archives = 0;
-  return {
-    repository,
-    init: (path: string) =>
-      execFileSync(
-        engine,
-        engine === 'restic' ? ['init', '--repo', path] : ['init', '--encryption', 'repokey-blake2', path],
-        { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' },
-      ),
-    backup: () =>
-      handRun(() =>
-        engine === 'restic'
-          ? timeCommand(
-              'restic',
-              [
-                'backup',
-                '--json',
-                '--repo',
-                repository,
-                '--host',
-                'site1',
-                '--exclude',
-                join(site, 'shadow/var/lib'),
-                ...paths,
-              ],
-              env,
-            )
-          : timeCommand(
-              'borg',
-              ['create', '--log-json', '--progress', '--json', '--numeric-ids', '--compression', 'lz4']
-                .concat(['--exclude', `pp:${join(site, 'shadow/var/lib')}`, `${repository}::hand${++archives}`])
-                .concat(paths),
-              env,
-            ),
-      ),
-    restore: (dest: string, file?: string) => {
-      mkdirSync(dest, { recursive: true });
-      return handRun(() =>
-        engine === 'restic'
-          ? timeCommand(
-              'restic',
-              ['restore', 'latest', '--repo', repository, '--target', dest, ...(file ? ['--include', file] : [])],
-              env,
-            )
-          : timeCommand(
-              'sh',
-              [
-                '-c',
-                'cd "$1" && shift && exec borg extract --numeric-ids "$@"',
-                'sh',
-                dest,
-                `${repository}::hand${archives}`,
-              ].concat(file ? [file.slice(1)] : []),
-              env,
-            ),
-      );
-    },
-  };
-}
-
-/**
  * Each round starts from new, empty repositories on both sides and a service of its own (whose caches of the
  * repository start empty too): "full" is always a first backup, as the deduplicating-backup bench makes it, and
  * "incremental" the next one after 1 % of the files changed (a deduplicated full, as the API says).
  */
 async function benchDeduplicating(
-  engine: 'restic' | 'borg',
+  engine: DeduplicatingEngine,
   root: string,
   rounds: number,
   files: number,
@@ -475,7 +400,12 @@ async function benchDeduplicating(
   for (let round = 0; round < rounds; round++) {
     const roundRoot = join(root, `round-${round}`);
     mkdirSync(roundRoot);
-    const hand = deduplicatingHand(engine, roundRoot, join(roundRoot, 'hand-repository'), site, password);
+    const hand = deduplicatingByHand(engine, {
+      home: roundRoot,
+      repository: join(roundRoot, 'hand-repository'),
+      site,
+      password,
+    });
     hand.init(hand.repository);
     const apiRepository = join(roundRoot, engine === 'restic' ? 'api-repository' : 'api-repositories');
     if (engine === 'restic') hand.init(apiRepository);
@@ -504,7 +434,7 @@ async function benchDeduplicating(
       };
       const backupHand = async () => {
         await warm();
-        return hand.backup();
+        return handRun(() => hand.backup());
       };
       const backupApi = async () => {
         await warm();
@@ -517,10 +447,10 @@ async function benchDeduplicating(
       const point = await newestPoint(service, engine);
       const restoreApi = () => timedJob(service, '/v1/sites/site1/restores', { restorePoint: point });
       const apiFirst = round % 2 === 1 ? await restoreApi() : undefined;
-      const handRestore = await hand.restore(dest);
+      const handRestore = await handRun(() => hand.restore(dest));
       discard(dest);
       record(rows, engine, 'restore site', handRestore, apiFirst ?? (await restoreApi()));
-      const handOne = await hand.restore(dest, oneFile);
+      const handOne = await handRun(() => hand.restore(dest, oneFile));
       discard(dest);
       record(
         rows,

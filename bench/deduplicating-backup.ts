@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSites } from '../test/support/sample-sites';
 import { startServiceProcess, type ServiceProcess } from '../test/support/service-process';
-import { deduplicatingByHand, type DeduplicatingEngine } from './deduplicating-by-hand';
+import { deduplicatingRound, type DeduplicatingEngine } from './deduplicating-by-hand';
 import {
   benchServiceEnv,
   Graveyard,
@@ -116,29 +116,25 @@ async function main(): Promise<void> {
     repoBytes[engine] = { first: [], addedBySecond: [] };
     for (let round = 1; round <= opts.rounds; round++) {
       const dir = join(root, `${engine}-${round}`);
-      const api = join(dir, 'api');
       mkdirSync(dir, { recursive: true });
-      const hand = deduplicatingByHand(engine, {
-        home: dir,
-        repository: join(dir, 'hand-repository'),
-        site,
-        password,
-      });
-      hand.init(hand.repository);
-      if (engine === 'restic') hand.init(api);
-      else {
-        mkdirSync(api);
-        hand.init(join(api, 'site1'));
-      }
       const serviceRoot = join(dir, 'service');
       mkdirSync(serviceRoot);
+      const serviceBase = benchServiceEnv(serviceRoot);
+      const {
+        hand,
+        apiRepository: api,
+        serviceEnv,
+      } = deduplicatingRound(engine, {
+        dir,
+        site,
+        password,
+        serviceDataDir: serviceBase.DATA_DIR,
+      });
       const service = await startServiceProcess({
-        ...benchServiceEnv(serviceRoot),
+        ...serviceBase,
         VIRTUAL_ROOT: virtualRoot,
         PROVIDERS: engine,
-        ...(engine === 'restic'
-          ? { RESTIC_REPOSITORY: api, RESTIC_PASSWORD_FILE: password }
-          : { BORG_REPOSITORY_ROOT: api, BORG_PASSPHRASE_FILE: password }),
+        ...serviceEnv,
       });
       // Odd rounds run the API first, even rounds the hand command: the page cache and the writeback of one side
       // never favour the same side every time.

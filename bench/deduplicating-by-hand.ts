@@ -5,12 +5,17 @@ import { timeCommand } from './support';
 
 export type DeduplicatingEngine = 'restic' | 'borg';
 
+function initRepository(engine: DeduplicatingEngine, path: string, env: Record<string, string>): void {
+  const args = engine === 'restic' ? ['init', '--repo', path] : ['init', '--encryption', 'repokey-blake2', path];
+  execFileSync(engine, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+}
+
 /** The hand side of a restic or borg comparison; each timed command resolves with its wall time in ms. */
 export interface DeduplicatingByHand {
   /** Where the hand side's snapshots or archives go (for borg: the site's own repository). */
   repository: string;
-  /** Creates a repository, untimed (neither side pays for `init`); the API side's too, with the same password. */
-  init(path: string): void;
+  /** Creates `repository`, untimed (neither side pays for `init`). */
+  init(): void;
   /** A snapshot or archive of the site, as the provider makes it. */
   backup(): Promise<number>;
   /** Restores the newest backup into `dest` (created first), or only `file` (an absolute path) of it. */
@@ -36,10 +41,7 @@ export function deduplicatingByHand(
   let archives = 0;
   return {
     repository,
-    init: (path) => {
-      const args = engine === 'restic' ? ['init', '--repo', path] : ['init', '--encryption', 'repokey-blake2', path];
-      execFileSync(engine, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
-    },
+    init: () => initRepository(engine, repository, env),
     backup: () =>
       engine === 'restic'
         ? timeCommand(
@@ -66,4 +68,46 @@ export function deduplicatingByHand(
       return timeCommand('sh', ['-c', script, 'sh', dest, `${repository}::hand${archives}`, ...only], env);
     },
   };
+}
+
+/** A round's two sides: the hand side, and the service's repository with the environment that points it there. */
+export interface DeduplicatingRound {
+  hand: DeduplicatingByHand;
+  /** The service's repository (restic) or repository root (borg, which keeps one repository per site below it). */
+  apiRepository: string;
+  serviceEnv: Record<string, string>;
+}
+
+/**
+ * New, empty repositories for both sides under `dir`, made before any clock starts (so neither side pays for
+ * `init`), with the same password: "full" is then always a first backup, on both sides. Each side's repository is
+ * made with that side's own state directory, as the side itself would make it: borg keeps a cache and a security
+ * record per repository there, which a first backup into a repository made by someone else has to build first.
+ */
+export function deduplicatingRound(
+  engine: DeduplicatingEngine,
+  options: { dir: string; site: string; password: string; serviceDataDir: string },
+): DeduplicatingRound {
+  const { dir, site, password, serviceDataDir } = options;
+  const hand = deduplicatingByHand(engine, { home: dir, repository: join(dir, 'hand-repository'), site, password });
+  hand.init();
+  const apiRepository = join(dir, 'api-repository');
+  // Where the providers keep their state under DATA_DIR (restic.provider.ts, borg.provider.ts).
+  const state = join(serviceDataDir, engine);
+  mkdirSync(state, { recursive: true, mode: 0o700 });
+  if (engine === 'restic') {
+    initRepository(engine, apiRepository, {
+      HOME: state,
+      RESTIC_CACHE_DIR: join(state, 'cache'),
+      RESTIC_PASSWORD_FILE: password,
+    });
+    return { hand, apiRepository, serviceEnv: { RESTIC_REPOSITORY: apiRepository, RESTIC_PASSWORD_FILE: password } };
+  }
+  mkdirSync(apiRepository);
+  initRepository(engine, join(apiRepository, 'site1'), {
+    HOME: state,
+    BORG_BASE_DIR: state,
+    BORG_PASSCOMMAND: `cat ${password}`,
+  });
+  return { hand, apiRepository, serviceEnv: { BORG_REPOSITORY_ROOT: apiRepository, BORG_PASSPHRASE_FILE: password } };
 }

@@ -22,7 +22,7 @@ import { startBacula, type BaculaHarness } from '../test/support/bacula-harness'
 import { makeSites } from '../test/support/sample-sites';
 import { startServiceProcess, type ServiceProcess } from '../test/support/service-process';
 import { siteSelectionByHand } from '../test/support/duplicity-by-hand';
-import { deduplicatingByHand, type DeduplicatingEngine } from './deduplicating-by-hand';
+import { deduplicatingRound, type DeduplicatingEngine } from './deduplicating-by-hand';
 import {
   benchServiceEnv,
   cpuOf,
@@ -400,26 +400,18 @@ async function benchDeduplicating(
   for (let round = 0; round < rounds; round++) {
     const roundRoot = join(root, `round-${round}`);
     mkdirSync(roundRoot);
-    const hand = deduplicatingByHand(engine, {
-      home: roundRoot,
-      repository: join(roundRoot, 'hand-repository'),
+    const dataDir = join(roundRoot, 'data');
+    const { hand, serviceEnv } = deduplicatingRound(engine, {
+      dir: roundRoot,
       site,
       password,
+      serviceDataDir: dataDir,
     });
-    hand.init(hand.repository);
-    const apiRepository = join(roundRoot, engine === 'restic' ? 'api-repository' : 'api-repositories');
-    if (engine === 'restic') hand.init(apiRepository);
-    else {
-      mkdirSync(apiRepository);
-      hand.init(join(apiRepository, 'site1'));
-    }
     const service = await startServiceProcess({
       ...benchServiceEnv(root),
-      DATA_DIR: join(roundRoot, 'data'),
+      DATA_DIR: dataDir,
       PROVIDERS: engine,
-      ...(engine === 'restic'
-        ? { RESTIC_REPOSITORY: apiRepository, RESTIC_PASSWORD_FILE: password }
-        : { BORG_REPOSITORY_ROOT: apiRepository, BORG_PASSPHRASE_FILE: password }),
+      ...serviceEnv,
     });
     polled = service;
     try {

@@ -26,12 +26,12 @@ import {
   benchServiceEnv,
   Graveyard,
   median,
+  medianOfRatios,
   options,
   printTable,
   settle,
   timedByHand,
   timedServiceJob,
-  warmPageCache,
 } from './support';
 
 const PER_DIR = 100;
@@ -124,6 +124,7 @@ async function main(): Promise<void> {
         hand,
         apiRepository: api,
         serviceEnv,
+        beforeBackup,
       } = deduplicatingRound(engine, {
         dir,
         site,
@@ -147,16 +148,12 @@ async function main(): Promise<void> {
         return [handTimed, await apiRun()];
       };
       try {
-        // borg evicts the site from the page cache as it reads it: every backup, hand or API, starts with the site read.
-        const warm = async (): Promise<void> => {
-          if (engine === 'borg') await warmPageCache(site);
-        };
         const backup = async () => {
-          await warm();
+          await beforeBackup();
           return timedApiJob(service, '/v1/sites/site1/backups', { level: 'full', provider: engine });
         };
         const backupByHand = async () => {
-          await warm();
+          await beforeBackup();
           return timedByHand(() => hand.backup());
         };
         record(engine, 'first backup', ...(await pair(backupByHand, backup)));
@@ -193,8 +190,10 @@ async function main(): Promise<void> {
     handMedianMs: Math.round(median(row.hand.map((t) => t.ms))),
     apiMedianMs: Math.round(median(row.api.map((t) => t.ms))),
     ratio: Number((median(row.api.map((t) => t.ms)) / median(row.hand.map((t) => t.ms))).toFixed(3)),
-    // Each round's API run against the hand run beside it: a slow minute of the machine hits both of a pair.
-    pairedRatio: Number(median(row.api.map((t, round) => t.ms / row.hand[round].ms)).toFixed(3)),
+    pairedRatio: medianOfRatios(
+      row.api.map((t) => t.ms),
+      row.hand.map((t) => t.ms),
+    ),
     handCpuMedianMs: Math.round(median(row.hand.map((t) => t.cpuMs))),
     apiCpuMedianMs: Math.round(median(row.api.map((t) => t.cpuMs))),
     cpuRatio: Number((median(row.api.map((t) => t.cpuMs)) / median(row.hand.map((t) => t.cpuMs))).toFixed(3)),

@@ -28,6 +28,7 @@ import {
   cpuOf,
   Graveyard,
   median,
+  medianOfRatios,
   memoryOf,
   options,
   percentile,
@@ -36,7 +37,6 @@ import {
   timeCommand,
   timedServiceJob,
   timedByHand,
-  warmPageCache,
 } from './support';
 
 type Operation = 'full' | 'incremental' | 'restore site' | 'restore one file';
@@ -401,7 +401,7 @@ async function benchDeduplicating(
     const roundRoot = join(root, `round-${round}`);
     mkdirSync(roundRoot);
     const dataDir = join(roundRoot, 'data');
-    const { hand, serviceEnv } = deduplicatingRound(engine, {
+    const { hand, serviceEnv, beforeBackup } = deduplicatingRound(engine, {
       dir: roundRoot,
       site,
       password,
@@ -420,16 +420,12 @@ async function benchDeduplicating(
         const apiTimed = await apiRun();
         return [await handRun(), apiTimed];
       };
-      // borg evicts the site from the page cache as it reads it: every backup, hand or API, starts with the site read.
-      const warm = async (): Promise<void> => {
-        if (engine === 'borg') await warmPageCache(site);
-      };
       const backupHand = async () => {
-        await warm();
+        await beforeBackup();
         return handRun(() => hand.backup());
       };
       const backupApi = async () => {
-        await warm();
+        await beforeBackup();
         return timedJob(service, '/v1/sites/site1/backups', { level: 'full', provider: engine });
       };
       record(rows, engine, 'full', ...(await both(backupHand, backupApi)));
@@ -491,8 +487,7 @@ async function main(): Promise<void> {
     handMedianMs: Math.round(median(row.handMs)),
     apiMedianMs: Math.round(median(row.apiMs)),
     ratio: Number((median(row.apiMs) / median(row.handMs)).toFixed(3)),
-    // Each round's API run against the hand run beside it: a slow minute of the machine hits both of a pair.
-    pairedRatio: Number(median(row.apiMs.map((ms, round) => ms / row.handMs[round])).toFixed(3)),
+    pairedRatio: medianOfRatios(row.apiMs, row.handMs),
     readP99Ms: Number(Math.max(...row.readP99Ms).toFixed(1)),
     handMs: row.handMs.map(Math.round),
     apiMs: row.apiMs.map(Math.round),

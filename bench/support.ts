@@ -26,6 +26,14 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/**
+ * The median of each round's API time over the hand time beside it: a slow minute of the machine hits both of a pair,
+ * where the ratio of the two medians can pair a slow round of one side with a quick one of the other.
+ */
+export function medianOfRatios(api: number[], hand: number[]): number {
+  return Number(median(api.map((ms, round) => ms / hand[round])).toFixed(3));
+}
+
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

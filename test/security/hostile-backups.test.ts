@@ -6,6 +6,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -14,7 +15,8 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { childProcesses, fingerprint, plantSentinel, startSwapRacer } from '../support/hostile-tenant';
-import { runJob, type JobBody } from '../support/jobs';
+import { runJob, waitForJob, type JobBody } from '../support/jobs';
+import { processesWhere } from '../support/processes';
 import { startTestApp, tempDir, type TestApp } from '../support/test-app';
 
 /** An attribute only the tree outside every site carries: it must never appear in a site's or the server's manifest. */
@@ -195,6 +197,40 @@ describe('security: backups and the attribute capture against a hostile site own
     assert.equal(
       execFileSync('getfattr', ['--only-values', '-n', 'user.site', restored], { encoding: 'utf8' }),
       'site4',
+    );
+    await untouched();
+  });
+
+  it('the manifest directory moved aside while duplicity runs: the backup keeps the manifest it captured', async () => {
+    const manifestDir = site(5, '.apiscp-backup-api');
+    write(site(5, 'shadow/var/www/html/index.html'), 'site5\n');
+    write(site(5, 'info/current/siteinfo'), 'domain = site5.example\n');
+    execFileSync('setfattr', ['-n', 'user.site', '-v', 'site5', site(5, 'shadow/var/www/html/index.html')]);
+    const started = await t.http().post('/v1/sites/site5/backups').set(t.auth('operator')).send({ level: 'full' });
+    assert.equal(started.status, 202, started.text);
+    // `duplicity full` starts once the capture is done, and takes a second to start reading the site.
+    const backingUp = (argv: string[]): boolean =>
+      argv.some((arg) => arg.endsWith('/duplicity')) && argv.includes('full') && argv.includes(site(5));
+    for (;;) {
+      if (processesWhere(backingUp).length > 0) break;
+      const job = await waitForJob(t, started.body.id, () => true);
+      assert.equal(job.finishedAt, null, `the job ended before duplicity was seen: ${JSON.stringify(job)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    renameSync(manifestDir, `${manifestDir}.moved`);
+    const job = await waitForJob(t, started.body.id);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job));
+    rmSync(`${manifestDir}.moved`, { recursive: true });
+    const restore = await runJob(t, '/v1/sites/site5/restores', {
+      restorePoint: job.result?.restorePoint as string,
+      paths: ['shadow/var/www/html'],
+    });
+    assert.equal(restore.status, 'succeeded', JSON.stringify(restore));
+    const restored = join(restore.result?.destination as string, 'shadow/var/www/html/index.html');
+    assert.equal(
+      execFileSync('getfattr', ['--only-values', '-n', 'user.site', restored], { encoding: 'utf8' }),
+      'site5',
+      'the path restore applied the manifest the backup captured',
     );
     await untouched();
   });

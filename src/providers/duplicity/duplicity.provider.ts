@@ -200,7 +200,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     this.assertSucceeded(result, 'backup', errors);
     // An incremental only ever continues a chain already recorded in this layout (chainIsIn): a full starts one.
     if (level === 'full') await this.recordLayout(subject, layout);
-    await this.keepManifestCopy(subject, layout);
+    await this.keepManifestCopy(subject);
     const sourceSize = numberOr(statistics.SourceFileSize);
     context.progress({ percent: 100, bytes: sourceSize });
     return {
@@ -223,12 +223,28 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     layout: DuplicityLayout,
     context: JobContext,
   ): Promise<{ warnings: string[] }> {
+    const capturedCopy = this.capturedCopy(subject);
+    await mkdir(dirname(capturedCopy), { recursive: true, mode: 0o700 });
     if (layout.kind === 'root') {
       const manifestDir = this.manifestDir(subject);
       await mkdir(manifestDir, { recursive: true, mode: 0o700 });
-      return this.captureInto(join(manifestDir, ATTRIBUTES_FILE), subject, context);
+      const manifestFile = join(manifestDir, ATTRIBUTES_FILE);
+      const captured = await this.captureInto(manifestFile, subject, context);
+      await copyFile(manifestFile, capturedCopy);
+      return captured;
     }
-    return this.inSiteManifestDir(subject, (dir) => this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context));
+    // The copy is taken from the directory just written, while it is still held open: after the backup, the name
+    // SITE_MANIFEST_DIR may be another directory (a tenant can rename entries of the site root at any moment).
+    return this.inSiteManifestDir(subject, async (dir) => {
+      const captured = await this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context);
+      await copyFile(dir.entryPath(ATTRIBUTES_FILE), capturedCopy);
+      return captured;
+    });
+  }
+
+  /** The manifest this backup captured, kept under DATA_DIR until the set's time names it (keepManifestCopy). */
+  private capturedCopy(subject: BackupSubject): string {
+    return this.config.dataPath('duplicity', 'attribute-captures', `${subject.key}.dump`);
   }
 
   /** Runs `work` on the site's SITE_MANIFEST_DIR, created if missing, refused unless it is root's own 0700 directory. */
@@ -563,8 +579,8 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     return this.config.dataPath('duplicity', 'layouts', subject.key);
   }
 
-  /** Copies the manifest just backed up under the new set's time; keeps the newest MANIFEST_COPIES. */
-  private async keepManifestCopy(subject: BackupSubject, layout: DuplicityLayout): Promise<void> {
+  /** Keeps the manifest this backup captured under the new set's time; keeps the newest MANIFEST_COPIES. */
+  private async keepManifestCopy(subject: BackupSubject): Promise<void> {
     const archive = await readdir(join(this.archiveDir(), subject.key)).catch(() => [] as string[]);
     const newest = archive
       .map((name) => parseDuplicityFileName(name))
@@ -575,9 +591,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     if (!newest) return;
     const dir = this.manifestCopyDir(subject);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const copy = join(dir, `${newest}.dump`);
-    if (layout.kind === 'root') await copyFile(manifestSourcePath(layout), copy);
-    else await this.inSiteManifestDir(subject, (manifestDir) => copyFile(manifestDir.entryPath(ATTRIBUTES_FILE), copy));
+    await rename(this.capturedCopy(subject), join(dir, `${newest}.dump`));
     const copies = (await readdir(dir)).filter((name) => name.endsWith('.dump')).sort();
     for (const old of copies.slice(0, Math.max(0, copies.length - MANIFEST_COPIES))) {
       await rm(join(dir, old), { force: true });

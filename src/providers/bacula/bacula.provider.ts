@@ -38,7 +38,7 @@ import {
 import { LEVEL_NAME, LEVEL_OF, jobIdOf, pointIdOf, restorePointsOf } from './bacula-restore-points';
 import { listBaculaPointDirectory } from './bacula-files';
 import { BconsoleClient, type BconsoleExchange } from './bconsole-client';
-import { probeDaemon } from './local-listener';
+import { isLocalAddress, probeDaemon } from './local-listener';
 import {
   isResourceShown,
   parseApiBlocks,
@@ -51,7 +51,8 @@ import {
   parseShownFileSet,
   splitReplies,
   unreachableDaemon,
-  type ShownDaemon,
+  parseShownStorage,
+  type ShownDaemons,
 } from './bconsole-output';
 
 /**
@@ -111,16 +112,9 @@ export class BaculaProvider implements BackupProvider {
       return { available: false, version, reason: `The Bacula director has no ${missing.join(', ')}.`, warnings };
     }
     const fd = parseShownClient(clientReply);
+    const refused = await this.refusingDaemon({ client: fd, storage: parseShownStorage(storageReply) });
+    if (refused) return { available: false, version, reason: refused, warnings };
     if (fd) {
-      const fdProbe = await probeDaemon(fd.address, fd.port);
-      if (fdProbe.failure === 'refused') {
-        return {
-          available: false,
-          version,
-          reason: `The Bacula file daemon ${client} at ${fd.address}:${fd.port} ${fdProbe.reason}.`,
-          warnings,
-        };
-      }
       if (/MaxJobs=1 /.test(clientReply) && this.config.maxConcurrentJobs > 1) {
         warnings.push(
           `Client ${client} runs one job at a time (Maximum Concurrent Jobs = 1): concurrent backups and restores queue in Bacula.`,
@@ -166,13 +160,13 @@ export class BaculaProvider implements BackupProvider {
     const listPoints = listPointsCommand(names.job);
     try {
       if (context.signal.aborted) throw context.signal.reason;
-      const { client: fd, also } = await this.installResources(
+      const { daemons, also } = await this.installResources(
         context,
         { subject, text: rendered.text, expected: rendered.expected },
         session,
         [listPoints],
       );
-      await this.assertClientListening(fd);
+      await this.assertDaemonsListening(daemons);
 
       const level = LEVEL_NAME[request.level];
       // Progress is measured against the previous backup of the same level. `estimate` has the file daemon walk the
@@ -271,7 +265,7 @@ export class BaculaProvider implements BackupProvider {
 
     context.progress({ phase: 'prepare', percent: null, bytes: null });
     await this.bconsole.assertDirectorListening();
-    await this.installResources(context, null);
+    await this.assertDaemonsListening((await this.installResources(context, null)).daemons);
 
     const staging = join(destination, `.bacula-restore-${randomBytes(6).toString('hex')}`);
     try {
@@ -390,7 +384,7 @@ export class BaculaProvider implements BackupProvider {
     subject: { subject: BackupSubject; text: string; expected: ExpectedFileSet } | null,
     via: BconsoleExchange = this.oneShot(context),
     alsoRead: readonly string[] = [],
-  ): Promise<{ client: ShownDaemon | null; also: string[] }> {
+  ): Promise<{ daemons: ShownDaemons; also: string[] }> {
     const dir = this.config.bacula.includeDir;
     await mkdir(dir, { recursive: true, mode: 0o750 });
     const files: [string, string][] = [[COMMON_FILE, renderCommonConfig(this.settings)]];
@@ -399,16 +393,22 @@ export class BaculaProvider implements BackupProvider {
     let changed = false;
     for (const [file, text] of files) changed = (await writeIfChanged(join(dir, file), text)) || changed;
 
-    const shows = [`show job=${RESTORE_JOB}`, `show client=${this.config.bacula.client}`];
+    const shows = [
+      `show job=${RESTORE_JOB}`,
+      `show client=${this.config.bacula.client}`,
+      `show storage=${this.config.bacula.storage}`,
+    ];
     if (names) shows.push(`show job=${names.job}`, `show fileset=${names.fileSet}`);
-    const loaded = (replies: string[]): { ok: boolean; client: ShownDaemon | null; problems: string[] } => {
+    const loaded = (replies: string[]): { ok: boolean; daemons: ShownDaemons; problems: string[] } => {
       const problems: string[] = [];
       if (!isResourceShown(replies[0], 'Job')) problems.push(`Job ${RESTORE_JOB} is not defined`);
       const client = parseShownClient(replies[1]);
       if (!client) problems.push(`Client ${this.config.bacula.client} (BACULA_CLIENT) is not defined`);
+      // A missing Storage is the operator's configuration, not the include dir's: status() and the run say so.
+      const storage = parseShownStorage(replies[2]);
       if (names && subject) {
-        if (!isResourceShown(replies[2], 'Job')) problems.push(`Job ${names.job} is not defined`);
-        const fileSet = parseShownFileSet(replies[3]);
+        if (!isResourceShown(replies[3], 'Job')) problems.push(`Job ${names.job} is not defined`);
+        const fileSet = parseShownFileSet(replies[4]);
         if (!fileSet) problems.push(`FileSet ${names.fileSet} is not defined`);
         else if (
           !sameSet(fileSet.include, subject.expected.include) ||
@@ -417,7 +417,7 @@ export class BaculaProvider implements BackupProvider {
           problems.push(`FileSet ${names.fileSet} is not the one written (the director still has an older one)`);
         }
       }
-      return { ok: problems.length === 0, client, problems };
+      return { ok: problems.length === 0, daemons: { client, storage }, problems };
     };
 
     // The catalog reads the caller wants go along with the first look (a reload changes no catalog record).
@@ -446,19 +446,39 @@ export class BaculaProvider implements BackupProvider {
         );
       }
     }
-    return { client: state.client, also };
+    return { daemons: state.daemons, also };
   }
 
-  /** The file daemon must run on this server; a refused connection here means the director would be refused too. */
-  private async assertClientListening(fd: ShownDaemon | null): Promise<void> {
-    if (!fd) return;
-    const probe = await probeDaemon(fd.address, fd.port);
-    if (probe.failure === 'refused') {
-      throw new AppError(
-        ErrorCode.ProviderUnavailable,
-        `The Bacula file daemon ${fd.name} at ${fd.address}:${fd.port} ${probe.reason}.`,
-      );
+  /**
+   * The daemons a job needs, before the director is asked to run it: with one of them stopped, the director retries
+   * for its FD or SD Connect Timeout (Bacula's defaults: 3 and 30 minutes) before the job fails.
+   */
+  private async assertDaemonsListening(daemons: ShownDaemons): Promise<void> {
+    const refused = await this.refusingDaemon(daemons);
+    if (refused) throw new AppError(ErrorCode.ProviderUnavailable, refused);
+  }
+
+  /**
+   * Why a daemon the job needs is known to be down, or null. The file daemon must run on this server: a refused
+   * connection here means the director's would be refused too. The storage daemon is judged only when it and the
+   * director are both on this server: elsewhere its Address is the director's view, and the file daemon may be
+   * given another (FD Storage Address), so only the director can tell.
+   */
+  private async refusingDaemon({ client, storage }: ShownDaemons): Promise<string | null> {
+    if (client) {
+      const probe = await probeDaemon(client.address, client.port);
+      if (probe.failure === 'refused')
+        return `The Bacula file daemon ${client.name} at ${client.address}:${client.port} ${probe.reason}.`;
     }
+    if (storage && isLocalAddress(storage.address)) {
+      const director = await this.bconsole.directorAddress();
+      if (director && isLocalAddress(director.address)) {
+        const probe = await probeDaemon(storage.address, storage.port);
+        if (probe.failure === 'refused')
+          return `The Bacula storage daemon ${storage.name} at ${storage.address}:${storage.port} ${probe.reason}.`;
+      }
+    }
+    return null;
   }
 
   /** What the file daemon will read (`estimate`), for a percentage; the backup goes on without it if it fails. */

@@ -77,6 +77,12 @@ export interface ShownDaemon {
   port: number;
 }
 
+/** The Client and Storage the director shows, each null when it has no such resource. */
+export interface ShownDaemons {
+  client: ShownDaemon | null;
+  storage: ShownDaemon | null;
+}
+
 export type UnreachableDaemon = 'director' | 'client' | 'storage';
 
 const GREETING = /^1000 OK: \S+ (\S+) Version: (\S+)/m;

@@ -534,19 +534,35 @@ describe('BaculaProvider against real Bacula 9.6.7 daemons', () => {
       }
     });
 
-    it('storage daemon stopped: the Bacula job fails and the error names the storage daemon', async () => {
+    it('storage daemon stopped: status() says so, and a backup and a restore fail at once, naming it', async () => {
+      await provider.backup({ subject: subject(), level: 'full' }, jobContext(work()));
+      const [point] = await provider.scanRestorePoints(subject());
+      assert.ok(point, 'a point to restore');
+      const jobCount = async (): Promise<number> =>
+        (await harness.bconsole(['list jobs'])).match(/^\|\s+\d+/gm)?.length ?? 0;
+      const jobsBefore = await jobCount();
       await harness.stopDaemon('sd');
       try {
+        const storageDown = /The Bacula storage daemon harness-file at 127\.0\.0\.1:\d+ refuses connections/;
+        const status = await provider.status();
+        assert.equal(status.available, false);
+        assert.match(status.reason ?? '', storageDown);
+        // At once: refused before the director is asked to run anything (it would retry for SD Connect Timeout).
         const { value: error, ms } = await timed(() =>
           rejection(() => provider.backup({ subject: subject(), level: 'full' }, jobContext(work()))),
         );
         assert.ok(error instanceof AppError, String(error));
         assert.equal(error.code, ErrorCode.ProviderUnavailable);
-        assert.match(
-          error.detail,
-          /storage daemon harness-file cannot be reached.*Unable to connect to Storage daemon/,
+        assert.match(error.detail, storageDown);
+        console.log(`# storage daemon down: backup refused after ${Math.round(ms)} ms`);
+        const destination = await newDestination();
+        const restoreError = await rejection(() =>
+          provider.restore({ subject: subject(), point, paths: [], destination }, jobContext(work())),
         );
-        console.log(`# storage daemon down: backup failed after ${Math.round(ms)} ms`);
+        assert.ok(restoreError instanceof AppError, String(restoreError));
+        assert.equal(restoreError.code, ErrorCode.ProviderUnavailable);
+        assert.match(restoreError.detail, storageDown);
+        assert.equal(await jobCount(), jobsBefore, 'no Bacula job was run');
       } finally {
         await harness.startDaemon('sd');
       }

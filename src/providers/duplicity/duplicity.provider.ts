@@ -234,10 +234,16 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       return captured;
     }
     // The copy is taken from the directory just written, while it is still held open: after the backup, the name
-    // SITE_MANIFEST_DIR may be another directory (a tenant can rename entries of the site root at any moment).
+    // SITE_MANIFEST_DIR may be another directory (a tenant can rename entries of the site root at any moment). The
+    // manifest is opened as a regular file (no link, FIFO or second hard link) and copied from that descriptor.
     return this.inSiteManifestDir(subject, async (dir) => {
       const captured = await this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context);
-      await copyFile(dir.entryPath(ATTRIBUTES_FILE), capturedCopy);
+      const { handle } = await dir.openRegularFile(ATTRIBUTES_FILE, { maxBytes: Number.MAX_SAFE_INTEGER });
+      try {
+        await copyFile(`/proc/self/fd/${handle.fd}`, capturedCopy);
+      } finally {
+        await handle.close();
+      }
       return captured;
     });
   }

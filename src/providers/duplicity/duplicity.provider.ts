@@ -37,6 +37,7 @@ import {
 import { type BackupLevel } from '../../jobs/backup-level';
 import { JobContext } from '../../jobs/job-context';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
+import { ManifestFence } from '../fs-attributes/manifest-fence';
 import { msUntilAfter, planRepair, sleepUntilAfter, type RepairPlan } from './duplicity-chain-repair';
 import { collectionFromNames, hasCompleteFull } from './duplicity-chains';
 import { listDuplicityPointFiles, signalContext } from './duplicity-files';
@@ -82,6 +83,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     private readonly attributes: FsAttributesService,
     private readonly target: DuplicityTarget,
     private readonly gate: TargetGate,
+    private readonly fence: ManifestFence,
   ) {}
 
   refuseLevel(level: BackupLevel): string | undefined {
@@ -128,75 +130,76 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     const { subject } = request;
     const layout = currentLayout(subject, this.manifestDir(subject));
     const notes: string[] = [];
-    // The attribute capture reads only the site; the chain check only the target and the archive dir (over ssh for a
-    // remote target, seconds) and then perhaps waits for the next second. Neither needs the other: they run side by
-    // side, and duplicity starts once both are done.
+    // The chain check reads only the target and the archive dir (over ssh for a remote target, seconds) and then
+    // perhaps waits for the next second; the attribute capture reads only the site. They run side by side, and
+    // duplicity starts once the chain is checked, beside the capture: the fence (ManifestFence) holds it at the
+    // manifest's directory until the manifest is complete.
     context.progress({ phase: 'capture-attributes', percent: null, bytes: null });
-    const [repairDone, captureDone] = await Promise.allSettled([
-      this.repairChain(subject, context).then(async (repair) => {
-        await this.startAfterNewestSet(repair.newestTime, context, clockAt);
-        return repair;
-      }),
-      this.captureManifest(subject, layout, context),
-    ]);
-    if (repairDone.status === 'rejected') throw repairDone.reason;
-    if (captureDone.status === 'rejected') throw captureDone.reason;
-    const repair = repairDone.value;
-    const captured = captureDone.value;
-    notes.push(...repair.notes);
+    const repairing = this.repairChain(subject, context).then(async (repair) => {
+      await this.startAfterNewestSet(repair.newestTime, context, clockAt);
+      return repair;
+    });
+    // Its failure is read where duplicity would start (after the capture, when there is no fence).
+    repairing.catch(() => undefined);
     let level = request.level;
-    if (level === 'incremental') {
-      // The names the repair just listed say whether a finished full exists: no second look at the target.
-      if (!hasCompleteFull(repair.targetNames)) {
-        level = 'full';
-        notes.push('no full backup existed for this site, so this backup is a full one');
-        context.log('no complete chain at the target: making a full backup instead of an incremental');
-      } else if (!(await this.chainIsIn(subject, layout))) {
-        // An incremental from another source directory would hold every path anew, under other names.
-        level = 'full';
-        notes.push(
-          "this site's chain was made from /: backups are now made from the site's own directory, so this one starts a new chain",
-        );
-        context.log(
-          'the chain at the target was made from /: starting a new chain from the site directory with a full backup',
-        );
-      }
-    }
-
-    context.progress({ phase: 'backup' });
-    // duplicity tries each path against these in order until one matches: the subject's own includes first, so a
-    // site's millions of paths never test the manifest's pattern (which only the manifest itself matches).
-    const selection = [
-      ...subject.exclude.flatMap((path) => ['--exclude', path]),
-      ...subject.include.flatMap((path) => ['--include', path]),
-      '--include',
-      manifestSourcePath(layout),
-      '--exclude',
-      '**',
-    ];
     let statistics: Record<string, string | number> = {};
     const errors: DuplicityRecord[] = [];
-    // `--verbosity notice`: info would make duplicity format a record per file (and this service parse it), which
-    // doubled the time of a 50,000-file restore; notice still carries errors, warnings and the closing statistics.
-    const result = await this.duplicity(
-      [
-        level,
-        '--verbosity',
-        'notice',
-        // The service's clock names the set (a scheduled slot; simulated time in tests).
-        ...(request.time ? ['--current-time', String(Math.floor(clockAt() / 1000))] : []),
-        ...(await this.common(subject)),
-        ...selection,
-        layout.source,
-        this.targetOf(subject),
-      ],
-      context,
-      (record) => {
-        const event = interpretRecord(record);
-        if (event.kind === 'statistics') statistics = event.values;
-        if (event.kind === 'error') errors.push(record);
-      },
-    );
+    const backUp = async (signal: AbortSignal): Promise<RunResult> => {
+      const repair = await repairing;
+      notes.push(...repair.notes);
+      if (level === 'incremental') {
+        // The names the repair just listed say whether a finished full exists: no second look at the target.
+        if (!hasCompleteFull(repair.targetNames)) {
+          level = 'full';
+          notes.push('no full backup existed for this site, so this backup is a full one');
+          context.log('no complete chain at the target: making a full backup instead of an incremental');
+        } else if (!(await this.chainIsIn(subject, layout))) {
+          // An incremental from another source directory would hold every path anew, under other names.
+          level = 'full';
+          notes.push(
+            "this site's chain was made from /: backups are now made from the site's own directory, so this one starts a new chain",
+          );
+          context.log(
+            'the chain at the target was made from /: starting a new chain from the site directory with a full backup',
+          );
+        }
+      }
+      // duplicity tries each path against these in order until one matches: the subject's own includes first, so a
+      // site's millions of paths never test the manifest's pattern (which only the manifest itself matches).
+      const selection = [
+        ...subject.exclude.flatMap((path) => ['--exclude', path]),
+        ...subject.include.flatMap((path) => ['--include', path]),
+        '--include',
+        manifestSourcePath(layout),
+        '--exclude',
+        '**',
+      ];
+      context.progress({ phase: 'backup' });
+      // `--verbosity notice`: info would make duplicity format a record per file (and this service parse it), which
+      // doubled the time of a 50,000-file restore; notice still carries errors, warnings and the closing statistics.
+      return this.duplicity(
+        [
+          level,
+          '--verbosity',
+          'notice',
+          // The service's clock names the set (a scheduled slot; simulated time in tests).
+          ...(request.time ? ['--current-time', String(Math.floor(clockAt() / 1000))] : []),
+          ...(await this.common(subject)),
+          ...selection,
+          layout.source,
+          this.targetOf(subject),
+        ],
+        context,
+        (record) => {
+          const event = interpretRecord(record);
+          if (event.kind === 'statistics') statistics = event.values;
+          if (event.kind === 'error') errors.push(record);
+        },
+        undefined,
+        signal,
+      );
+    };
+    const { captured, engine: result } = await this.captureBeside(subject, layout, context, backUp);
     this.assertSucceeded(result, 'backup', errors);
     // An incremental only ever continues a chain already recorded in this layout (chainIsIn): a full starts one.
     if (level === 'full') await this.recordLayout(subject, layout);
@@ -214,38 +217,54 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
   }
 
   /**
-   * Writes the subject's attribute manifest, which the backup then holds beside the subject's files. In a site it goes
-   * into SITE_MANIFEST_DIR, opened by descriptor below the site root and refused unless it is root's own 0700
-   * directory, so nothing planted there can redirect the write.
+   * Writes the subject's attribute manifest, which the backup then holds beside the subject's files, while `engine`
+   * (duplicity) starts. In a site it goes into SITE_MANIFEST_DIR, opened by descriptor below the site root and refused
+   * unless it is root's own 0700 directory, so nothing planted there can redirect the write; the fence is set on that
+   * very directory (through the descriptor), whatever a tenant renames meanwhile.
    */
-  private async captureManifest(
+  private async captureBeside<E>(
     subject: BackupSubject,
     layout: DuplicityLayout,
     context: JobContext,
-  ): Promise<{ warnings: string[] }> {
+    engine: (signal: AbortSignal) => Promise<E>,
+  ): Promise<{ captured: { warnings: string[] }; engine: E }> {
     const capturedCopy = this.capturedCopy(subject);
     await mkdir(dirname(capturedCopy), { recursive: true, mode: 0o700 });
+    const beside = (directory: string, capture: () => Promise<{ warnings: string[] }>) =>
+      this.fence.besideEngine({
+        directory,
+        capture,
+        engine,
+        engineName: 'duplicity',
+        signal: context.signal,
+        log: (line) => context.log(line),
+        trackPid: (pid) => context.trackPid(pid),
+      });
     if (layout.kind === 'root') {
       const manifestDir = this.manifestDir(subject);
       await mkdir(manifestDir, { recursive: true, mode: 0o700 });
       const manifestFile = join(manifestDir, ATTRIBUTES_FILE);
-      const captured = await this.captureInto(manifestFile, subject, context);
-      await copyFile(manifestFile, capturedCopy);
-      return captured;
+      return beside(manifestDir, async () => {
+        const captured = await this.captureInto(manifestFile, subject, context);
+        await copyFile(manifestFile, capturedCopy);
+        return captured;
+      });
     }
     // The copy is taken from the directory just written, while it is still held open: after the backup, the name
     // SITE_MANIFEST_DIR may be another directory (a tenant can rename entries of the site root at any moment). The
     // manifest is opened as a regular file (no link, FIFO or second hard link) and copied from that descriptor.
-    return this.inSiteManifestDir(subject, async (dir) => {
-      const captured = await this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context);
-      const { handle } = await dir.openRegularFile(ATTRIBUTES_FILE, { maxBytes: Number.MAX_SAFE_INTEGER });
-      try {
-        await copyFile(`/proc/self/fd/${handle.fd}`, capturedCopy);
-      } finally {
-        await handle.close();
-      }
-      return captured;
-    });
+    return this.inSiteManifestDir(subject, (dir) =>
+      beside(`/proc/${process.pid}/fd/${dir.fd}`, async () => {
+        const captured = await this.captureInto(dir.entryPath(ATTRIBUTES_FILE), subject, context);
+        const { handle } = await dir.openRegularFile(ATTRIBUTES_FILE, { maxBytes: Number.MAX_SAFE_INTEGER });
+        try {
+          await copyFile(`/proc/self/fd/${handle.fd}`, capturedCopy);
+        } finally {
+          await handle.close();
+        }
+        return captured;
+      }),
+    );
   }
 
   /** The manifest this backup captured, kept under DATA_DIR until the set's time names it (keepManifestCopy). */
@@ -651,6 +670,8 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
     context: JobContext | undefined,
     onRecord: (record: DuplicityRecord) => void,
     timeoutMs?: number,
+    /** Stops this run alone (a backup whose capture failed); the job's signal otherwise. */
+    signal?: AbortSignal,
   ): Promise<RunResult> {
     const passphrase = this.config.duplicity.passphraseFile
       ? readFileSync(this.config.duplicity.passphraseFile, 'utf8').trim()
@@ -668,7 +689,7 @@ export class DuplicityProvider implements BackupProvider, OnApplicationShutdown 
       env: { ...(await this.environment(context)), ...(passphrase ? { PASSPHRASE: passphrase } : {}) },
       logFd: true,
       secrets,
-      signal: context?.signal,
+      signal: signal ?? context?.signal,
       timeoutMs,
       onSpawn: (pid) => context?.trackPid(pid),
       onLine: (stream, line) => {

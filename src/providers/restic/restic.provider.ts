@@ -25,6 +25,7 @@ import {
 import { type BackupLevel } from '../../jobs/backup-level';
 import { type JobContext } from '../../jobs/job-context';
 import { FsAttributesService } from '../fs-attributes/fs-attributes.service';
+import { ManifestFence } from '../fs-attributes/manifest-fence';
 import { ResticSnapshotCache } from './restic-snapshot-cache';
 import {
   RESTIC_TAG,
@@ -73,6 +74,7 @@ export class ResticProvider implements BackupProvider {
     private readonly runner: ProcessRunner,
     private readonly config: AppConfig,
     private readonly attributes: FsAttributesService,
+    private readonly fence: ManifestFence,
   ) {}
 
   refuseLevel(level: BackupLevel): string | undefined {
@@ -122,63 +124,82 @@ export class ResticProvider implements BackupProvider {
     context.progress({ phase: 'capture-attributes' });
     const manifestDir = this.manifestDir(subject);
     await mkdir(manifestDir, { recursive: true, mode: 0o700 });
-    const captured = await this.attributes.capture({
-      root: subject.root,
-      paths: subject.include.map((path) => relative(subject.root, path)),
-      exclude: subject.exclude.map((path) => relative(subject.root, path)),
-      manifestFile: join(manifestDir, ATTRIBUTES_FILE),
-      // restic keeps files' and directories' xattrs and ACLs itself; only a symlink's own are lost without this.
-      symlinksOnly: true,
-      signal: context.signal,
-    });
-    context.log(`captured extended attributes of ${captured.entries} symlink(s)`);
-    captured.warnings.forEach((warning) => context.log(`warning: ${warning}`));
+    const capture = async (): Promise<{ warnings: string[] }> => {
+      const captured = await this.attributes.capture({
+        root: subject.root,
+        paths: subject.include.map((path) => relative(subject.root, path)),
+        exclude: subject.exclude.map((path) => relative(subject.root, path)),
+        manifestFile: join(manifestDir, ATTRIBUTES_FILE),
+        // restic keeps files' and directories' xattrs and ACLs itself; only a symlink's own are lost without this.
+        symlinksOnly: true,
+        signal: context.signal,
+      });
+      context.log(`captured extended attributes of ${captured.entries} symlink(s)`);
+      captured.warnings.forEach((warning) => context.log(`warning: ${warning}`));
+      context.progress({ phase: 'backup' });
+      return captured;
+    };
 
-    context.progress({ phase: 'backup' });
     // The service names the snapshot's time (whole seconds, as --time takes it), so the listing after the backup can
     // be answered without asking restic again (restic-snapshot-cache.ts); never the second of the host's last one.
-    const second = await this.nextSnapshotSecond(subject.key, context);
-    const args = [
-      'backup',
-      '--json',
-      '--time',
-      resticTimeOf(second),
-      '--host',
-      subject.key,
-      '--tag',
-      RESTIC_TAG,
-      ...subject.exclude.flatMap((path) => ['--exclude', literalPattern(path)]),
-      '--',
-      ...subject.include,
-      manifestDir,
-    ];
-    const attempt = async (): Promise<{ result: RunResult; summary: SummaryOf; errors: string[] }> => {
-      let summary: SummaryOf = null;
-      const errors: string[] = [];
-      const result = await this.restic(args, {
-        context,
-        onStdout: (line) => {
-          const event = parseBackupLine(line);
-          if (event.kind === 'status') context.progress({ percent: event.percent, bytes: event.bytesDone });
-          if (event.kind === 'summary') summary = event;
-          if (event.kind === 'error') errors.push(event.message);
-        },
-      });
-      return { result, summary, errors };
+    let second = 0;
+    const backUp = async (signal: AbortSignal): Promise<ResticBackupRun> => {
+      second = await this.nextSnapshotSecond(subject.key, context);
+      const args = [
+        'backup',
+        '--json',
+        '--time',
+        resticTimeOf(second),
+        '--host',
+        subject.key,
+        '--tag',
+        RESTIC_TAG,
+        ...subject.exclude.flatMap((path) => ['--exclude', literalPattern(path)]),
+        '--',
+        ...subject.include,
+        manifestDir,
+      ];
+      const attempt = async (): Promise<ResticBackupRun> => {
+        let summary: SummaryOf = null;
+        const errors: string[] = [];
+        const result = await this.restic(args, {
+          context,
+          signal,
+          onStdout: (line) => {
+            const event = parseBackupLine(line);
+            if (event.kind === 'status') context.progress({ percent: event.percent, bytes: event.bytesDone });
+            if (event.kind === 'summary') summary = event;
+            if (event.kind === 'error') errors.push(event.message);
+          },
+        });
+        return { result, summary, errors };
+      };
+      let run = await attempt();
+      if (this.failedForNoRepository(run.result)) {
+        // No repository yet (the first backup), or gone (a disk swapped): create it where allowed and try once more.
+        // Asking first would cost every backup a command, and each restic command pays the key derivation (~0.5 s).
+        this.creating ??= this.create(context).finally(() => (this.creating = null));
+        await this.creating;
+        run = await attempt();
+      }
+      if (this.failedOnLock(run.result)) {
+        // A lock a killed run left behind: `restic unlock` removes only stale ones (a dead pid here, or 30 minutes old).
+        await this.unlockStale(context);
+        run = await attempt();
+      }
+      return run;
     };
-    let run = await attempt();
-    if (this.failedForNoRepository(run.result)) {
-      // No repository yet (the first backup), or gone (a disk swapped): create it where allowed and try once more.
-      // Asking first would cost every backup a command, and each restic command pays the key derivation (~0.5 s).
-      this.creating ??= this.create(context).finally(() => (this.creating = null));
-      await this.creating;
-      run = await attempt();
-    }
-    if (this.failedOnLock(run.result)) {
-      // A lock a killed run left behind: `restic unlock` removes only stale ones (a dead pid here, or 30 minutes old).
-      await this.unlockStale(context);
-      run = await attempt();
-    }
+    // restic starts (and derives its key) while the symlinks are captured; the fence holds it at the manifest's
+    // directory until the manifest is complete.
+    const { captured, engine: run } = await this.fence.besideEngine({
+      directory: manifestDir,
+      capture,
+      engine: backUp,
+      engineName: 'restic',
+      signal: context.signal,
+      log: (line) => context.log(line),
+      trackPid: (pid) => context.trackPid(pid),
+    });
     const { result, errors } = run;
     const summary: SummaryOf = run.summary;
     if (result.cancelled) this.cancelled('backup');
@@ -538,7 +559,7 @@ export class ResticProvider implements BackupProvider {
     args: string[],
     options: {
       context?: JobContext;
-      /** For runs outside a job (a listing): stops restic when the caller goes away. */
+      /** Stops restic: for runs outside a job (a listing), or a backup stopped because its capture failed. */
       signal?: AbortSignal;
       timeoutMs?: number;
       captureStdout?: boolean;
@@ -561,7 +582,7 @@ export class ResticProvider implements BackupProvider {
           TZ: 'UTC',
           ...(this.config.restic.passwordFile ? { RESTIC_PASSWORD_FILE: this.config.restic.passwordFile } : {}),
         },
-        signal: context?.signal ?? options.signal,
+        signal: options.signal ?? context?.signal,
         timeoutMs: options.timeoutMs,
         captureStdout: options.captureStdout,
         onSpawn: context ? (pid) => context.trackPid(pid) : undefined,
@@ -598,6 +619,11 @@ function resticTimeOf(second: number): string {
 }
 
 type SummaryOf = Extract<ReturnType<typeof parseBackupLine>, { kind: 'summary' }> | null;
+interface ResticBackupRun {
+  result: RunResult;
+  summary: SummaryOf;
+  errors: string[];
+}
 
 /** A restore path from the request, checked again here: relative, inside the subject, no `.` or `..`. */
 function safeRelative(path: string): string {

@@ -150,8 +150,12 @@ describe('drill: a duplicity archive lock left behind', () => {
   });
 
   it('a live run holding the lock: the backup fails at once with duplicity-locked, the next succeeds when it ends', async (ctx) => {
-    startForeignRun();
+    const holder = startForeignRun();
     await waitUntil('the hand-started run to hold the archive lock', () => lockHeld(lockfile), 30_000, 20);
+    // Stopped, it keeps its lock and stays alive however long the refused job takes on a loaded machine (it could
+    // otherwise finish its small backup first); SIGKILL below ends it stopped or not.
+    assert.ok(holder.pid);
+    process.kill(-holder.pid, 'SIGSTOP');
     const started = Date.now();
     const refused = await runJob(t, '/v1/sites/site1/backups', { level: 'incremental', exportDatabases: false });
     const took = Date.now() - started;

@@ -42,7 +42,8 @@ ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 DATA_DIR=/var/lib/apiscp-backup-a
 # Runs as root on purpose, so there is no USER line. The service reads every site's files (siteN/shadow belongs to many
 # users, with modes that shut others out) and restores them exactly: owners (CAP_CHOWN), modes, ACLs and user.* xattrs
 # on files it does not own (CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), setgid bits (CAP_FSETID),
-# security.capability (CAP_SETFCAP) and trusted.*/security.* xattrs (CAP_SYS_ADMIN). No unprivileged user can do that.
+# security.capability (CAP_SETFCAP) and trusted.*/security.* xattrs (CAP_SYS_ADMIN, which also lets an engine start
+# beside the attribute capture through a fanotify fence). No unprivileged user can do that.
 # Kubernetes drops every other capability (k8s/daemonset.yaml, securityContext).
 
 EXPOSE 8080

@@ -7,7 +7,7 @@ import { CHILD_NICENESS } from '../src/common/process/process-runner';
 import { makeSites } from '../test/support/sample-sites';
 import type { JobBody } from '../test/support/jobs';
 import { waitForServiceJob, type ServiceProcess } from '../test/support/service-process';
-import { writeTokensFile } from '../test/support/test-app';
+import { TOKENS, writeTokensFile } from '../test/support/test-app';
 
 /** `--name value` options with defaults. */
 export function options<T extends Record<string, number | string>>(defaults: T, argv = process.argv.slice(2)): T {
@@ -194,9 +194,16 @@ export async function timedServiceJob(
   if (state.status !== 'succeeded') throw new Error(`API job ${state.status}: ${JSON.stringify(state.error)}`);
   process.stderr.write(
     `  ${path} ${Math.round(ms)} ms: ${stepTimes(state)}; CPU: children ${Math.round(cpuMs)} ms, ` +
-      `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms\n`,
+      `the service itself ${Math.round(cpuAfter.selfMs - cpuBefore.selfMs)} ms${await fenceNote(service, job.body.id as string)}\n`,
   );
   return { ms, cpuMs, result: state.result ?? {} };
+}
+
+/** What the job log says of the engine and the attribute capture (manifest-fence.ts), if anything. */
+async function fenceNote(service: ServiceProcess, id: string): Promise<string> {
+  const res = await fetch(`${service.url}/v1/jobs/${id}/log`, { headers: { Authorization: `Bearer ${TOKENS.admin}` } });
+  const line = (await res.text()).split('\n').find((entry) => entry.includes('beside the attribute capture'));
+  return line ? `; ${line.slice(line.indexOf(' ') + 1)}` : '';
 }
 
 /** Where a job's time went: each step's duration, so a gap to the hand command can be placed. */

@@ -30,6 +30,21 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
+/** besideEngine's options for a duplicity run that goes on until its signal stops it. */
+function engineUntilStopped() {
+  let engineSignal: AbortSignal | undefined;
+  return {
+    engine: (signal: AbortSignal): Promise<never> => {
+      engineSignal = signal;
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped'))));
+    },
+    engineName: 'duplicity',
+    signal: new AbortController().signal,
+    log: () => undefined,
+    stopped: () => engineSignal?.aborted === true,
+  };
+}
+
 describe('ManifestFence.besideEngine', () => {
   it('without fanotify: the capture first, then the engine; the helper is not asked again', async () => {
     const runner = new FakeRunner(() => ({ stdout: ['unavailable fanotify_init: Operation not permitted'] }));
@@ -89,44 +104,32 @@ describe('ManifestFence.besideEngine', () => {
   it('a failed capture stops the engine and is what the job fails with', async () => {
     const runner = new FakeRunner(armedHelper);
     const fence = new ManifestFence(runner.asProcessRunner());
-    let engineSignal: AbortSignal | undefined;
+    const engine = engineUntilStopped();
     await assert.rejects(
       fence.besideEngine({
         directory: '/manifests/site1',
         capture: () => Promise.reject(new Error('walk failed')),
-        engine: (signal) => {
-          engineSignal = signal;
-          return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped'))));
-        },
-        engineName: 'duplicity',
-        signal: new AbortController().signal,
-        log: () => undefined,
+        ...engine,
       }),
       /walk failed/,
     );
-    assert.equal(engineSignal?.aborted, true);
+    assert.equal(engine.stopped(), true);
   });
 
   it('a helper that exits before it is released fails the job and stops the engine', async () => {
     // Arms, then exits at once: whatever waited at the fence went through unchecked.
     const runner = new FakeRunner(() => ({ stdout: ['armed'], exitCode: null, signal: 'SIGKILL' }));
     const fence = new ManifestFence(runner.asProcessRunner());
-    let engineSignal: AbortSignal | undefined;
+    const engine = engineUntilStopped();
     const capture = deferred<string>();
     const outcome = fence.besideEngine({
       directory: '/manifests/site1',
       capture: () => capture.promise,
-      engine: (signal) => {
-        engineSignal = signal;
-        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped'))));
-      },
-      engineName: 'duplicity',
-      signal: new AbortController().signal,
-      log: () => undefined,
+      ...engine,
     });
     await new Promise((resolve) => setImmediate(resolve));
     capture.resolve('manifest');
     await assert.rejects(outcome, (error) => error instanceof JobFailure && error.code === 'attribute-fence-failed');
-    assert.equal(engineSignal?.aborted, true);
+    assert.equal(engine.stopped(), true);
   });
 });

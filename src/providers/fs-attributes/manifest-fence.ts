@@ -204,7 +204,8 @@ export class ManifestFence {
         await fence.release();
         throw error;
       }
-      if (fence.broken) {
+      // A cancelled job's helper was stopped with it: the engine was stopped too and reports the cancel itself.
+      if (fence.broken && !options.signal.aborted) {
         stopEngine.abort();
         await engineRun.catch(() => undefined);
         throw new JobFailure(

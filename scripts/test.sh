@@ -68,13 +68,10 @@ sed -e "s#/etc/prometheus/rules/#$prometheus_dir/#" -e "s#/etc/prometheus/apiscp
 promtool check config "$prometheus_dir/prometheus.yml" >/dev/null
 rm -rf "$prometheus_dir" "$generated_client"
 
-# Two test files at a time (two cores; most of a file's time is spent waiting on an engine or a daemon): each file
-# makes its own temporary trees, databases with its own prefix, daemons on free ports and service processes, and
-# looks only for processes of its own. The drills and Bacula's files, the longest, start first so that the two
-# lanes end together.
-mapfile -t files < <(
-  find dist-test/test/integration/drills dist-test/test/integration/bacula -name '*.test.js' | sort
-  find dist-test/test -name '*.test.js' -not -path '*/integration/drills/*' -not -path '*/integration/bacula/*' | sort
-)
+# One test file at a time. Two at a time (`--test-concurrency=2`) took 9.6 instead of 16.6 minutes on session 13's
+# machine, and every file is written to allow it (its own temporary trees, database prefixes, daemons on free ports,
+# service processes, and process scans limited to its own), but one of three such runs failed a restic cancel test
+# ("the cancelled run left a lock behind") that no run one at a time ever has: not yet understood, so not risked in CI.
+mapfile -t files < <(find dist-test/test -name '*.test.js' | sort)
 mkdir -p test-artifacts
-node --test --test-concurrency=2 --test-timeout=600000 "${files[@]}"
+node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -69,6 +69,36 @@ describe('the manifest fence (fanotify): holds an engine at the manifest until t
     orphan.child.kill('SIGKILL');
     await orphan.exited;
     assert.equal((await stuck.done).code, 0);
+  });
+
+  it('marks the directory the service holds, not the name: a tenant swapping the name for a link moves nothing', async () => {
+    const site = tempDir('fence-site-');
+    const theirs = tempDir('fence-theirs-');
+    const manifestDir = join(site, '.apiscp-backup-api');
+    mkdirSync(manifestDir);
+    writeFileSync(join(manifestDir, 'attributes.dump'), 'complete\n');
+    writeFileSync(join(theirs, 'planted'), 'x\n');
+    // As the duplicity provider does: the fence is set through the descriptor it verified.
+    const held = openSync(manifestDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      // Between the service's open and the fence, the tenant renames the directory away and puts a link to a
+      // directory of theirs at its name (a fence set by name would now land on theirs).
+      renameSync(manifestDir, join(site, 'moved'));
+      symlinkSync(theirs, manifestDir);
+      const fence = startFence(`/proc/${process.pid}/fd/${held}`, [process.pid]);
+      await fence.line('armed');
+      // Their directory, reached through the name, is not held...
+      assert.deepEqual(await listInChild(manifestDir).done, { code: 0, output: 'planted\n' });
+      assert.ok(!fence.lines.some((line) => line.startsWith('held ')), fence.lines.join('\n'));
+      // ...the one the service holds still is, under its new name.
+      const engine = listInChild(join(site, 'moved'));
+      await fence.line(`held ${engine.child.pid}`);
+      fence.child.stdin.write('release\n');
+      assert.deepEqual(await engine.done, { code: 0, output: 'attributes.dump\n' });
+      await fence.exited;
+    } finally {
+      closeSync(held);
+    }
   });
 });
 

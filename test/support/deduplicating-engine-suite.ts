@@ -57,6 +57,8 @@ export interface EngineUnderTest {
   walksFromOpenedDirectories: boolean;
   /** Whether site1's repository holds any lock now. */
   isLocked(t: TestApp): boolean;
+  /** What the locks are (files, sizes, holders), for a failure message. */
+  describeLocks(t: TestApp): string;
 }
 
 /** The same HTTP-level proof for each deduplicating engine: backups, restore points, exact restores, failures. */
@@ -400,7 +402,7 @@ export function describeDeduplicatingEngine(engine: EngineUnderTest): void {
         assert.equal(cancelled.status, 'cancelled', JSON.stringify(cancelled));
         if (engine.isLocked(t)) {
           const log = await t.http().get(`/v1/jobs/${res.body.id}/log`).set(t.auth('monitor'));
-          assert.fail(`the cancelled run left a lock behind; its job log:\n${log.text}`);
+          assert.fail(`the cancelled run left a lock behind (${engine.describeLocks(t)}); its job log:\n${log.text}`);
         }
       } finally {
         rmSync(big, { force: true });

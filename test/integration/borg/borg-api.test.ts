@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { holdBorgLock, writeSecretFile } from '../../support/deduplicating-engines';
@@ -32,6 +32,10 @@ describeDeduplicatingEngine({
   }),
   walksFromOpenedDirectories: true,
   isLocked: (t) => existsSync(join(t.config.borg.repositoryRoot, 'site1', 'lock.exclusive')),
+  describeLocks: (t) => {
+    const roster = join(t.config.borg.repositoryRoot, 'site1', 'lock.roster');
+    return existsSync(roster) ? `lock.roster: ${readFileSync(roster, 'utf8')}` : 'no lock.roster';
+  },
   holdLock: (t, host) =>
     holdBorgLock(
       join(t.config.borg.repositoryRoot, 'site1'),

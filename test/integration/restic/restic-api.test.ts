@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RESTIC_TAG } from '../../../src/providers/restic/restic-output';
@@ -33,9 +33,38 @@ describeDeduplicatingEngine({
   }),
   walksFromOpenedDirectories: false,
   isLocked: (t) => readdirSync(join(t.config.restic.repository, 'locks')).length > 0,
+  describeLocks: (t) => {
+    const locks = join(t.config.restic.repository, 'locks');
+    return readdirSync(locks)
+      .map((name) => {
+        const size = statSync(join(locks, name)).size;
+        let holder = 'unreadable';
+        try {
+          holder = resticByHand(t, ['cat', 'lock', '--no-lock', name]).replace(/\s+/g, ' ');
+        } catch (error) {
+          holder = `unreadable: ${String(error)}`;
+        }
+        return `${name} (${size} bytes): ${holder}; live restic processes: ${liveResticPids().join(', ') || 'none'}`;
+      })
+      .join('; ');
+  },
   holdLock: (t, host) =>
     holdResticLock(t.config.restic.repository, t.config.restic.passwordFile!, join(t.root, 'lock-holder-cache'), host),
 });
+
+/** Every running restic process's pid and arguments (a failure message's evidence). */
+function liveResticPids(): string[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        return argv[0]?.endsWith('restic') ? [`${pid} ${argv.slice(1, 3).join(' ')}`] : [];
+      } catch {
+        return [];
+      }
+    });
+}
 
 /** restic by hand on the test's repository, as an operator would run it beside the service. */
 function resticByHand(t: TestApp, args: string[]): string {

@@ -69,6 +69,27 @@ describe('safe-fs: working inside a hostile tree from opened descriptors', () =>
     await untouched();
   });
 
+  it('a held directory the tenant removes (another directory renamed over it) is a refusal, not an unexplained ENOENT', async () => {
+    const tenantsOwn = join(site, 'shadow/var/tenants-own');
+    await mkdir(tenantsOwn);
+    await writeFile(join(tenantsOwn, 'keep'), 'tenant\n');
+    const refused = withDir(OpenedDir.openTrusted(site), (root) =>
+      withDir(root.ensurePrivateDir('.held'), async (held) => {
+        // rename(2) replaces an empty directory: the one the service holds is gone, its descriptor still open.
+        await run('mv', ['-T', tenantsOwn, join(site, '.held')]);
+        const file = await held.createFile('manifest');
+        await file.close();
+      }),
+    );
+    await assert.rejects(refused, (error: unknown) => {
+      assert.ok(error instanceof SafeFsError && error.reason === 'removed', String(error));
+      assert.match(error.message, /\.held was removed while in use/);
+      return true;
+    });
+    assert.equal(await readFile(join(site, '.held/keep'), 'utf8'), 'tenant\n', 'the tenant’s directory is untouched');
+    await untouched();
+  });
+
   it('creates private root-owned 0700 directories and refuses ones a tenant owns or can write', async () => {
     await withDir(OpenedDir.openTrusted(site), async (root) => {
       const made = await root.ensurePath('shadow/var/backups/databases/mysql', 2);

@@ -337,11 +337,30 @@ export class OpenedDir {
   }
 }
 
-/** Runs `work` with an opened directory and closes it afterwards, whatever happens. */
+/**
+ * Runs `work` with an opened directory and closes it afterwards, whatever happens. A tenant who can write to the
+ * directory's parent can remove it while it is held (renaming another directory over it): creating a name in it then
+ * fails with ENOENT, which is reported as the refusal it is rather than as an unexplained error.
+ */
 export async function withDir<T>(opening: Promise<OpenedDir>, work: (dir: OpenedDir) => Promise<T>): Promise<T> {
   const dir = await opening;
   try {
     return await work(dir);
+  } catch (error) {
+    if (
+      isErrno(error, 'ENOENT') &&
+      (await dir.stat().then(
+        (stats) => stats.nlink === 0,
+        () => false,
+      ))
+    ) {
+      throw new SafeFsError(
+        'removed',
+        dir.label,
+        `${dir.label} was removed while in use (whoever can write to the directory above it can do that): nothing was written anywhere else`,
+      );
+    }
+    throw error;
   } finally {
     await dir.close();
   }

@@ -17,7 +17,9 @@ export type SafeFsRefusal =
   /** A name with `/`, NUL, `.` or `..`, or empty. */
   | 'bad-name'
   /** The name kept vanishing between creating and opening it: someone else renames it. */
-  | 'unstable';
+  | 'unstable'
+  /** The opened directory was removed while in use (replaced by a rename of the tree's owner): nothing can be made in it. */
+  | 'removed';
 
 /** A refused filesystem step; `reason` says which rule refused it, `path` is for messages only. */
 export class SafeFsError extends Error {

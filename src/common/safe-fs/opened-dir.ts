@@ -64,6 +64,14 @@ export class OpenedDir {
     return this.handle.fd;
   }
 
+  /** Whether the directory itself is gone (no name links to it any more), though this descriptor still holds it. */
+  async isRemoved(): Promise<boolean> {
+    return this.stat().then(
+      (stats) => stats.nlink === 0,
+      () => false,
+    );
+  }
+
   /** `/proc/self/fd/<fd>`: this directory, for a child's `cwd` or a tool's argument. */
   get procPath(): string {
     return `/proc/self/fd/${this.fd}`;
@@ -347,13 +355,7 @@ export async function withDir<T>(opening: Promise<OpenedDir>, work: (dir: Opened
   try {
     return await work(dir);
   } catch (error) {
-    if (
-      isErrno(error, 'ENOENT') &&
-      (await dir.stat().then(
-        (stats) => stats.nlink === 0,
-        () => false,
-      ))
-    ) {
+    if (isErrno(error, 'ENOENT') && (await dir.isRemoved())) {
       throw new SafeFsError(
         'removed',
         dir.label,

@@ -35,18 +35,15 @@ describeDeduplicatingEngine({
   isLocked: (t) => readdirSync(join(t.config.restic.repository, 'locks')).length > 0,
   describeLocks: (t) => {
     const locks = join(t.config.restic.repository, 'locks');
-    return readdirSync(locks)
-      .map((name) => {
-        const size = statSync(join(locks, name)).size;
-        let holder = 'unreadable';
-        try {
-          holder = resticByHand(t, ['cat', 'lock', '--no-lock', name]).replace(/\s+/g, ' ');
-        } catch (error) {
-          holder = `unreadable: ${String(error)}`;
-        }
-        return `${name} (${size} bytes): ${holder}; live restic processes: ${liveResticPids().join(', ') || 'none'}`;
-      })
-      .join('; ');
+    const holders = readdirSync(locks).map((name) => {
+      const size = statSync(join(locks, name)).size;
+      try {
+        return `${name} (${size} bytes): ${resticByHand(t, ['cat', 'lock', '--no-lock', name]).replace(/\s+/g, ' ')}`;
+      } catch (error) {
+        return `${name} (${size} bytes): unreadable: ${String(error)}`;
+      }
+    });
+    return `${holders.join('; ')}; live restic processes: ${liveResticPids().join(', ') || 'none'}`;
   },
   holdLock: (t, host) =>
     holdResticLock(t.config.restic.repository, t.config.restic.passwordFile!, join(t.root, 'lock-holder-cache'), host),

@@ -30,8 +30,8 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
-/** besideEngine's options for a duplicity run that goes on until its signal stops it. */
-function engineUntilStopped() {
+/** besideEngine's options for a duplicity run that goes on until its signal stops it (`job`: the job's own signal). */
+function engineUntilStopped(job = new AbortController().signal) {
   let engineSignal: AbortSignal | undefined;
   return {
     engine: (signal: AbortSignal): Promise<never> => {
@@ -39,7 +39,7 @@ function engineUntilStopped() {
       return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped'))));
     },
     engineName: 'duplicity',
-    signal: new AbortController().signal,
+    signal: job,
     log: () => undefined,
     stopped: () => engineSignal?.aborted === true,
   };
@@ -130,6 +130,22 @@ describe('ManifestFence.besideEngine', () => {
     await new Promise((resolve) => setImmediate(resolve));
     capture.resolve('manifest');
     await assert.rejects(outcome, (error) => error instanceof JobFailure && error.code === 'attribute-fence-failed');
+    assert.equal(engine.stopped(), true);
+  });
+
+  it('a job cancelled during the capture ends as the engine reports the cancel, not as a broken fence', async () => {
+    // The helper runs under the job's signal, so a cancel stops it too: that is no early exit of the fence.
+    const runner = new FakeRunner(armedHelper);
+    const fence = new ManifestFence(runner.asProcessRunner());
+    const job = new AbortController();
+    const engine = engineUntilStopped(job.signal);
+    const capture = deferred<string>();
+    const outcome = fence.besideEngine({ directory: '/manifests/site1', capture: () => capture.promise, ...engine });
+    await new Promise((resolve) => setImmediate(resolve));
+    job.abort();
+    await new Promise((resolve) => setImmediate(resolve));
+    capture.resolve('manifest');
+    await assert.rejects(outcome, (error) => !(error instanceof JobFailure) && (error as Error).message === 'stopped');
     assert.equal(engine.stopped(), true);
   });
 });

@@ -4,6 +4,7 @@
  * API runs are interleaved, round by round, so a slow minute on the machine hits both.
  *
  *   node dist-test/bench/inodes.js [--files 100000] [--rounds 3] [--engines duplicity,bacula] (also restic, borg)
+ *     [--restore-rounds 1] (restic and borg: restore pairs per backup round)
  *
  * Per engine and round: a full backup, 1 % of the files changed, an incremental, a restore of the newest point (whole
  * site) and of one file. The service runs as its own process (dist/main.js); its peak RSS is read from /proc (VmHWM)
@@ -62,8 +63,8 @@ let graveyard: Graveyard;
 const discard = (path: string): void => graveyard.discard(path);
 
 /** Everything is kept until the end: refuse a run the filesystem has no inodes for rather than fail half-way. */
-function assertInodesFor(files: number, rounds: number, engines: number): void {
-  const needed = Math.ceil(engines * (1 + 2 * rounds) * files * 1.1);
+function assertInodesFor(files: number, rounds: number, restoreRounds: number, engines: number): void {
+  const needed = Math.ceil(engines * (1 + 2 * rounds * restoreRounds) * files * 1.1);
   const free = Number(statfsSync(tmpdir()).ffree);
   if (free < needed) {
     throw new Error(
@@ -389,6 +390,7 @@ async function benchDeduplicating(
   engine: DeduplicatingEngine,
   root: string,
   rounds: number,
+  restoreRounds: number,
   files: number,
   rows: Row[],
   rss: number[],
@@ -434,19 +436,25 @@ async function benchDeduplicating(
       const dest = join(roundRoot, 'hand-restore');
       const point = await newestPoint(service, engine);
       const restoreApi = () => timedJob(service, '/v1/sites/site1/restores', { restorePoint: point });
-      const apiFirst = round % 2 === 1 ? await restoreApi() : undefined;
-      const handRestore = await handRun(() => hand.restore(dest));
-      discard(dest);
-      record(rows, engine, 'restore site', handRestore, apiFirst ?? (await restoreApi()));
-      const handOne = await handRun(() => hand.restore(dest, oneFile));
-      discard(dest);
-      record(
-        rows,
-        engine,
-        'restore one file',
-        handOne,
-        await timedJob(service, '/v1/sites/site1/restores', { restorePoint: point, paths: [oneFileRel] }),
-      );
+      // Restores vary more between runs than backups at 1,000,000 files (a restore writes the whole tree back), and
+      // each backup round costs minutes: --restore-rounds repeats the restore pair on the same point.
+      for (let again = 0; again < restoreRounds; again++) {
+        const apiFirst = (round + again) % 2 === 1 ? await restoreApi() : undefined;
+        const handRestore = await handRun(() => hand.restore(dest));
+        discard(dest);
+        record(rows, engine, 'restore site', handRestore, apiFirst ?? (await restoreApi()));
+        const handOne = await handRun(() => hand.restore(dest, oneFile));
+        discard(dest);
+        record(
+          rows,
+          engine,
+          'restore one file',
+          handOne,
+          await timedJob(service, '/v1/sites/site1/restores', { restorePoint: point, paths: [oneFileRel] }),
+        );
+        // The service's staging trees go too: the next pair starts with neither side's trees on the disk.
+        discard(join(dataDir, 'restores'));
+      }
       rss.push(memoryOf(service.child.pid!).peakMiB);
     } finally {
       polled = undefined;
@@ -458,11 +466,11 @@ async function benchDeduplicating(
 }
 
 async function main(): Promise<void> {
-  const opts = options({ files: 100_000, rounds: 3, engines: 'duplicity,bacula' });
+  const opts = options({ files: 100_000, rounds: 3, engines: 'duplicity,bacula', 'restore-rounds': 1 });
   const rows: Row[] = [];
   const rss: number[] = [];
   const engines = opts.engines.split(',');
-  assertInodesFor(opts.files, opts.rounds, engines.length);
+  assertInodesFor(opts.files, opts.rounds, opts['restore-rounds'], engines.length);
   graveyard = new Graveyard(mkdtempSync(join(tmpdir(), 'bench-inodes-discarded-')));
   try {
     for (const engine of engines) {
@@ -471,7 +479,7 @@ async function main(): Promise<void> {
         if (engine === 'duplicity') await benchDuplicity(root, opts.rounds, opts.files, rows, rss);
         else if (engine === 'bacula') await benchBacula(root, opts.rounds, opts.files, rows, rss);
         else if (engine === 'restic' || engine === 'borg')
-          await benchDeduplicating(engine, root, opts.rounds, opts.files, rows, rss);
+          await benchDeduplicating(engine, root, opts.rounds, opts['restore-rounds'], opts.files, rows, rss);
         else throw new Error(`unknown engine ${engine}`);
       } finally {
         // The next engine's restores must not land where this site and its trees were just deleted.
